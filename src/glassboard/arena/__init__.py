@@ -1,0 +1,1 @@
+"""Arena: FastAPI app with blind battles, pair sampler, identity guard, vote integrity and pages."""

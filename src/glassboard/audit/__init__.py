@@ -1,0 +1,1 @@
+"""Integrity audits: model identity, style, contamination and provider agreement."""

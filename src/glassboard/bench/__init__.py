@@ -1,0 +1,1 @@
+"""Benchmarks: async runner, result store, tasks, strict/lenient scorers, statistics, claim check."""

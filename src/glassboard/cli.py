@@ -1,0 +1,26 @@
+"""The `glassboard` command line: one Typer app; each area registers its own commands."""
+
+from __future__ import annotations
+
+import typer
+
+from glassboard.arena.cli import register as register_arena
+from glassboard.audit.cli import register as register_audit
+from glassboard.bench.cli import register as register_bench
+from glassboard.models.cli import register as register_models
+from glassboard.rating.cli import register as register_rating
+
+app = typer.Typer(
+    name="glassboard",
+    help="Blind arena, ratings with style control, reproducible benchmarks and integrity audits for LLMs.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for register in (register_models, register_rating, register_arena, register_bench, register_audit):
+    register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,74 @@
+"""CLI commands of the model layer: `glassboard models` and `glassboard chat`."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from glassboard.console import ConfigOption, clean_errors, load_registry, stdout
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models_command)
+    app.command("chat")(chat_command)
+
+
+def models_command(config: ConfigOption = None) -> None:
+    """List the registry's variants: name, id, backend, provider, public, weights identity."""
+    from rich.table import Table
+
+    from glassboard.models.registry import as_mapping
+
+    with clean_errors():
+        registry = load_registry(config)
+        table = Table(title=f"Model variants ({registry.source})")
+        for column in ("name", "id", "backend", "provider", "public", "weights", "retired"):
+            table.add_column(column, overflow="fold")
+        for variant in registry.variants:
+            row = as_mapping(variant)
+            table.add_row(*("yes" if v is True else "no" if v is False else str(v or "") for v in row.values()))
+        stdout().print(table)
+
+
+def chat_command(
+    model: Annotated[str, typer.Argument(help="Variant name or alias (see `glassboard models`).")],
+    prompt: Annotated[str, typer.Argument(help="The user message.")],
+    config: ConfigOption = None,
+    temperature: Annotated[float | None, typer.Option(help="Override the variant's temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override the variant's max_tokens.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+) -> None:
+    """Stream one answer from MODEL, then print time to first token and tokens/s."""
+    with clean_errors():
+        registry = load_registry(config)
+        variant = registry.get(model)
+        asyncio.run(_chat(registry, variant.name, prompt, temperature, max_tokens, seed))
+
+
+async def _chat(registry, name: str, prompt: str, temperature, max_tokens, seed) -> None:
+    from glassboard.models.hub import ModelHub
+    from glassboard.models.types import Completion, SamplingParams
+
+    if not prompt.strip():
+        from glassboard.models.types import ConfigError
+
+        raise ConfigError("the prompt is empty")
+    console = stdout()
+    async with ModelHub(registry) as hub:
+        model = hub.get(name)
+        SamplingParams.from_mapping(
+            {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
+             if v is not None}, where="command-line options")
+        async for event in model.stream(prompt, temperature=temperature, max_tokens=max_tokens, seed=seed):
+            if isinstance(event, Completion):
+                console.print()
+                speed = f"{event.tokens_per_s:.1f} tokens/s" if event.tokens_per_s else "tokens/s n/a"
+                ttft = f"{event.ttft_s * 1000:.0f} ms" if event.ttft_s is not None else "n/a"
+                console.print(
+                    f"[dim]{model.name} ({model.variant.id}) · time to first token {ttft} · {speed} · "
+                    f"{event.completion_tokens} tokens · finish: {event.finish_reason}[/]"
+                )
+            else:
+                console.print(event, end="", markup=False, highlight=False, soft_wrap=True)

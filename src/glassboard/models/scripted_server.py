@@ -1,0 +1,147 @@
+"""A scripted OpenAI-compatible server on loopback, for tests and benchmarks: fixed latency and injected faults.
+
+The scenario is the first path segment, so one server serves every case:
+  /ok/v1           answers "The answer is 42." (stream or not) after `latency` seconds
+  /echo/v1         answers with the last user message, verbatim
+  /status500x2/v1  HTTP 500 for the first 2 requests of this scenario, then ok (also 429, 503, 404, 401)
+  /hang/v1         accepts the request and never answers
+  /truncate/v1     streams two chunks, then closes without a finish reason
+  /badjson/v1      streams a chunk that is not JSON
+  /empty/v1        finishes with no text
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+DEFAULT_ANSWER = "The answer is 42."
+
+
+def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
+    counts: Counter[str] = Counter()  # requests seen per scenario, owned by this app instance
+
+    async def chat(request: Request) -> Response:
+        scenario = request.path_params["scenario"]
+        counts[scenario] += 1
+        body = await request.json()
+        if latency:
+            await asyncio.sleep(latency)
+        failing = re.fullmatch(r"status(\d{3})x(\d+)", scenario)
+        if failing and counts[scenario] <= int(failing.group(2)):
+            status = int(failing.group(1))
+            headers = {"retry-after": "0"} if status == 429 else {}
+            return JSONResponse({"error": {"message": f"scripted {status}"}}, status_code=status, headers=headers)
+        if scenario == "hang":
+            await asyncio.sleep(3600)
+        text = answer
+        if scenario == "echo":
+            text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
+        if scenario == "empty":
+            text = ""
+        if not body.get("stream"):
+            return JSONResponse(_completion(body, text))
+        return StreamingResponse(_events(body, text, scenario), media_type="text/event-stream")
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(dict(counts))
+
+    async def models(request: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+
+    return Starlette(
+        routes=[
+            Route("/{scenario}/v1/chat/completions", chat, methods=["POST"]),
+            Route("/{scenario}/v1/models", models),
+            Route("/stats", stats),
+        ]
+    )
+
+
+def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None) -> str:
+    data = {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model", "scripted"),
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return f"data: {json.dumps(data)}\n\n"
+
+
+async def _events(body: dict[str, Any], text: str, scenario: str):
+    words = re.findall(r"\S+\s*", text) or [""]
+    if scenario == "badjson":
+        yield _chunk(body, {"role": "assistant", "content": words[0]}, None)
+        yield "data: {this is not json\n\n"
+        return
+    for i, word in enumerate(words):
+        if scenario == "truncate" and i == 2:
+            return
+        yield _chunk(body, {"role": "assistant", "content": word} if i == 0 else {"content": word}, None)
+    yield _chunk(body, {}, "stop")
+    usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}
+    final = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
+             "model": body.get("model", "scripted"), "choices": [], "usage": usage}
+    yield f"data: {json.dumps(final)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+def _completion(body: dict[str, Any], text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "scripted"),
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": len(text.split()), "total_tokens": 10},
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ScriptedServer:
+    """Run the scripted app with uvicorn on a loopback port in a background thread (a context manager)."""
+
+    def __init__(self, latency: float = 0.0, answer: str = DEFAULT_ANSWER, port: int | None = None):
+        import uvicorn
+
+        self.port = port or free_port()
+        config = uvicorn.Config(
+            build_app(latency, answer), host="127.0.0.1", port=self.port, log_level="warning",
+            lifespan="off", timeout_keep_alive=30, backlog=4096,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def base_url(self, scenario: str = "ok") -> str:
+        return f"http://127.0.0.1:{self.port}/{scenario}/v1"
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError(f"scripted server did not start on port {self.port}")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._server.force_exit = True
+        self._thread.join(timeout=5)

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables and Alembic migrations (SQLite default, PostgreSQL)."""
