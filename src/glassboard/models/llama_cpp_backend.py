@@ -134,9 +134,12 @@ class LlamaCppBackend:
             if choice.get("finish_reason"):
                 finish_reason = choice["finish_reason"]
         completion_tokens = len(llama.tokenize("".join(parts).encode(), add_bos=False, special=True))
+        # The context holds the prompt plus every generated token that was fed back; the last sampled token is
+        # fed back only when generation stopped on EOS (it is then not part of the text).
+        unfed = 1 if finish_reason == "length" else 0
         return BackendResult(
             finish_reason=finish_reason,
-            prompt_tokens=max(0, llama.n_tokens - completion_tokens),
+            prompt_tokens=max(0, llama.n_tokens - completion_tokens + unfed),
             completion_tokens=completion_tokens,
             logprobs=tuple(logprobs) if want_logprobs else None,
         )
