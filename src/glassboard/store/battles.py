@@ -1,0 +1,248 @@
+"""The arena store: variants, battles, turns and votes; export to and import from LMArena-schema battle files."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from glassboard.store.db import is_sqlite, make_engine, normalize_url, upgrade
+from glassboard.store.tables import BattleRow, Meta, TurnRow, VariantRow
+
+# The columns of the LMArena vote-release schema, in file order.
+SCHEMA_COLUMNS = (
+    "model_a", "model_b", "winner", "tstamp", "conversation_a", "conversation_b",
+    "conv_metadata", "category", "language", "voter", "flags",
+)
+STATUSES = ("streaming", "ready", "failed", "voted")
+
+
+class Store:
+    """Synchronous data access for the arena (the web app calls it from worker threads)."""
+
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = 10):
+        self.url = normalize_url(url)
+        self.sqlite = is_sqlite(self.url)
+        self.engine: Engine = make_engine(self.url, pool_size=pool_size)
+        if migrate:
+            upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------------ meta
+    def meta_value(self, key: str, default_factory: Any = lambda: secrets.token_hex(32)) -> str:
+        """The stored value of `key`, created once with `default_factory()` (first writer wins)."""
+        with self.engine.begin() as conn:
+            value = conn.scalar(select(Meta.value).where(Meta.key == key))
+            if value is not None:
+                return value
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(Meta).values(key=key, value=default_factory()))
+        except Exception:  # noqa: BLE001 - a concurrent first start inserted it; read theirs
+            pass
+        with self.engine.begin() as conn:
+            return conn.scalar(select(Meta.value).where(Meta.key == key))
+
+    # -------------------------------------------------------------------------------------- variants
+    def sync_variants(self, variants: Iterable[Any], origin: str = "registry", spec: dict | None = None) -> list[str]:
+        """Insert variants not seen before (by id); mark registry-retired ones retired. Returns new ids."""
+        now = time.time()
+        new: list[str] = []
+        with self.engine.begin() as conn:
+            known = {row.id: row for row in conn.execute(select(VariantRow.id, VariantRow.retired))}
+            for variant in variants:
+                snap = variant.snapshot()
+                if variant.id not in known:
+                    conn.execute(insert(VariantRow).values(
+                        id=variant.id, name=variant.name, provider=variant.provider, public=variant.public,
+                        added=variant.added, retired=variant.retired, first_seen=now, origin=origin,
+                        snapshot=snap, spec=spec,
+                    ))
+                    new.append(variant.id)
+                elif variant.retired and not known[variant.id].retired:
+                    conn.execute(update(VariantRow).where(VariantRow.id == variant.id).values(retired=variant.retired))
+        return new
+
+    def variants(self) -> list[dict[str, Any]]:
+        """Every variant ever seen, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(VariantRow).order_by(VariantRow.first_seen, VariantRow.name)).mappings()
+            return [dict(r) for r in rows]
+
+    def retire_variant(self, name_or_id: str, date: str) -> list[str]:
+        """Set the retired date of the active rows with this name (or id); returns the ids retired."""
+        with self.engine.begin() as conn:
+            ids = list(conn.scalars(select(VariantRow.id).where(
+                (VariantRow.id == name_or_id) | (func.lower(VariantRow.name) == name_or_id.lower()),
+                VariantRow.retired.is_(None),
+            )))
+            if ids:
+                conn.execute(update(VariantRow).where(VariantRow.id.in_(ids)).values(retired=date))
+        return ids
+
+    # --------------------------------------------------------------------------------------- battles
+    def create_battle(self, row: dict[str, Any], turns: Sequence[dict[str, Any]] = ()) -> None:
+        """Insert a new battle (status 'streaming') and its first turn rows."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(BattleRow).values(**_battle_defaults(row)))
+            if turns:
+                conn.execute(insert(TurnRow), list(turns))
+
+    def start_turn(self, battle_id: str, voter: str, turns: Sequence[dict[str, Any]]) -> bool:
+        """Move a 'ready' battle of `voter` back to 'streaming' for one more turn; False if it is not allowed."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(BattleRow).where(
+                BattleRow.id == battle_id, BattleRow.voter == voter, BattleRow.status == "ready",
+            ).values(status="streaming"))
+            if result.rowcount != 1:
+                return False
+            conn.execute(insert(TurnRow), list(turns))
+        return True
+
+    def finish_turn(
+        self, battle_id: str, turn: int, status: str, conversation_a: list, conversation_b: list,
+        answers: dict[str, dict[str, Any]], error: str | None = None,
+    ) -> None:
+        """Record both answers of a turn (text, timing, error) and the battle's new status and conversations."""
+        with self.engine.begin() as conn:
+            for side, values in answers.items():
+                conn.execute(update(TurnRow).where(
+                    TurnRow.battle_id == battle_id, TurnRow.turn == turn, TurnRow.side == side,
+                ).values(**values))
+            conn.execute(update(BattleRow).where(BattleRow.id == battle_id).values(
+                status=status, conversation_a=conversation_a, conversation_b=conversation_b, error=error,
+            ))
+
+    def vote(
+        self, battle_id: str, voter: str, winner: str, tstamp: float, conv_metadata: dict[str, Any],
+        flags: list[str],
+    ) -> bool:
+        """Store the vote if the battle is 'ready' and `voter` started it (one atomic update); True on success."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(BattleRow).where(
+                BattleRow.id == battle_id, BattleRow.voter == voter, BattleRow.status == "ready",
+            ).values(status="voted", winner=winner, tstamp=tstamp, conv_metadata=conv_metadata, flags=flags))
+            return result.rowcount == 1
+
+    def battle(self, battle_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(BattleRow).where(BattleRow.id == battle_id)).mappings().first()
+            return dict(row) if row else None
+
+    def turns(self, battle_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(TurnRow).where(TurnRow.battle_id == battle_id).order_by(TurnRow.turn, TurnRow.side)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def fail_interrupted(self, reason: str = "the server stopped while this battle was streaming") -> int:
+        """Mark battles left 'streaming' by a previous process as failed (they can never finish)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(update(BattleRow).where(BattleRow.status == "streaming").values(
+                status="failed", error=reason))
+            return result.rowcount
+
+    def vote_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(BattleRow).where(BattleRow.status == "voted")))
+
+    def battle_counts(self) -> dict[str, dict[str, int]]:
+        """Per variant id: battles it took part in (arena), and votes (voted battles, any source)."""
+        out: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as conn:
+            for column in (BattleRow.variant_a, BattleRow.variant_b):
+                query = select(column, BattleRow.status, func.count()).where(column.is_not(None)).group_by(
+                    column, BattleRow.status)
+                for vid, status, n in conn.execute(query):
+                    entry = out.setdefault(vid, {"battles": 0, "votes": 0, "failed": 0})
+                    entry["battles"] += n
+                    if status == "voted":
+                        entry["votes"] += n
+                    if status == "failed":
+                        entry["failed"] += n
+        return out
+
+    # ---------------------------------------------------------------------------------- export/import
+    def voted(self, include_unvoted: bool = False) -> Iterator[dict[str, Any]]:
+        """Battles as LMArena-schema rows (voted only unless asked), oldest first, with `battle_id` added."""
+        query = select(BattleRow).order_by(BattleRow.created, BattleRow.id)
+        if not include_unvoted:
+            query = query.where(BattleRow.status == "voted")
+        with self.engine.connect() as conn:
+            for row in conn.execute(query.execution_options(yield_per=1000)).mappings():
+                yield schema_row(row)
+
+    def export(self, path: str, include_unvoted: bool = False) -> int:
+        """Write the voted battles with the rating library's writer (.jsonl, .json or .parquet)."""
+        from glassboard.rating.battles import write_battles
+
+        return write_battles(self.voted(include_unvoted), path)
+
+    def import_file(self, path: str, *, on_invalid: str = "error") -> tuple[int, int]:
+        """Load a battle file with the rating library's loader and store it (source='import').
+
+        Rows whose `battle_id` is already stored are skipped, so importing the same file twice is harmless.
+        Returns (imported, skipped).
+        """
+        from glassboard.rating.battles import load_battles
+
+        battles = load_battles(path, on_invalid=on_invalid)  # type: ignore[arg-type]
+        now = time.time()
+        imported = skipped = 0
+        with self.engine.begin() as conn:
+            existing = set(conn.scalars(select(BattleRow.id)))
+            rows = []
+            for battle in battles:
+                extra = dict(battle.extra)
+                battle_id = str(extra.pop("battle_id", "") or f"import-{uuid.uuid4().hex}")
+                if battle_id in existing:
+                    skipped += 1
+                    continue
+                existing.add(battle_id)
+                rows.append(_battle_defaults({
+                    "id": battle_id, "model_a": battle.model_a, "model_b": battle.model_b, "winner": battle.winner,
+                    "tstamp": battle.tstamp, "conversation_a": battle.conversation_a or [],
+                    "conversation_b": battle.conversation_b or [], "conv_metadata": battle.conv_metadata,
+                    "category": battle.category, "language": battle.language, "voter": battle.voter,
+                    "flags": list(battle.flags), "status": "voted", "created": battle.tstamp or now,
+                    "source": "import", "extra": extra or None,
+                }))
+                imported += 1
+            for start in range(0, len(rows), 500):
+                conn.execute(insert(BattleRow), rows[start:start + 500])
+        return imported, skipped
+
+
+def schema_row(row: Any) -> dict[str, Any]:
+    """One stored battle as an LMArena-schema dict (what `write_battles` and the rating library take)."""
+    out: dict[str, Any] = {key: row[key] for key in SCHEMA_COLUMNS}
+    out["flags"] = list(out["flags"] or [])
+    for key in ("conv_metadata", "category", "language", "voter", "tstamp"):
+        if out[key] is None:
+            del out[key]
+    if row["winner"] is None:
+        out["winner"] = None
+    out.update(row["extra"] or {})
+    out["battle_id"] = row["id"]
+    return out
+
+
+def _battle_defaults(row: dict[str, Any]) -> dict[str, Any]:
+    values = {"flags": [], "source": "arena", "conversation_a": [], "conversation_b": []}
+    values.update(row)
+    return values
+
+
+def open_store(url: str, **kwargs: Any) -> Store:
+    """A migrated store for `url` (convenience for the CLI and tests)."""
+    return Store(url, **kwargs)
+
+
+__all__ = ["SCHEMA_COLUMNS", "STATUSES", "Store", "make_engine", "open_store", "schema_row", "upgrade"]
