@@ -22,11 +22,11 @@ demo: $(VENV)/.installed
 	$(BIN)/glassboard chat smollm2-135m "Explain in two sentences why blind comparisons make model evaluation fairer."
 
 test: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) .pytest_cache
