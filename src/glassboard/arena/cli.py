@@ -1,9 +1,126 @@
-"""CLI commands of glassboard.arena (registered on the root Typer app)."""
+"""CLI commands of glassboard.arena: `glassboard serve`, `glassboard battles export|import`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from glassboard.console import ConfigOption, clean_errors, fail, load_registry, stdout
+
+DbOption = Annotated[str, typer.Option("--db", help="Database URL: sqlite:///FILE or postgresql+psycopg://...")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.command("serve")(serve_command)
+    battles = typer.Typer(help="Export and import the arena's battles (LMArena schema).", no_args_is_help=True)
+    battles.command("export")(export_command)
+    battles.command("import")(import_command)
+    app.add_typer(battles, name="battles")
+
+
+def serve_command(
+    db: DbOption = "sqlite:///glassboard.db",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    config: ConfigOption = None,
+    admin_token: Annotated[str | None, typer.Option(
+        help="Token for the admin API (default: $GLASSBOARD_ADMIN_TOKEN; unset = admin API off).")] = None,
+    max_prompt_chars: Annotated[int, typer.Option(help="Longest accepted prompt, in characters.")] = 30_000,
+    rate_limit: Annotated[float | None, typer.Option(
+        help="Battles and votes per minute per voter (4x that per IP); 0 turns rate limits off.")] = None,
+    sampler: Annotated[str, typer.Option(help="Pair sampler: uniform or uncertainty.")] = "uniform",
+    cap: Annotated[list[str] | None, typer.Option(
+        help="Exposure cap NAME=SHARE (e.g. smollm2-135m=0.6); '*=SHARE' caps every variant.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override every variant's max_tokens.")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the arena: blind battles, votes, leaderboard and transparency pages (http://HOST:PORT)."""
+    import uvicorn
+
+    from glassboard.arena.app import create_app
+    from glassboard.arena.settings import Settings
+    from glassboard.store.db import StoreError
+
+    with clean_errors():
+        registry = load_registry(config)
+        caps, default_cap = _parse_caps(cap or [])
+        overrides = {
+            "db_url": db, "registry": registry, "admin_token": admin_token, "max_prompt_chars": max_prompt_chars,
+            "sampler": sampler, "exposure_caps": caps, "default_cap": default_cap,
+            "generation": {"max_tokens": max_tokens} if max_tokens else {},
+        }
+        if rate_limit is not None:
+            overrides.update(create_per_min_voter=rate_limit, vote_per_min_voter=rate_limit,
+                             create_per_min_ip=4 * rate_limit, vote_per_min_ip=4 * rate_limit)
+        try:
+            app = create_app(Settings.from_env(**overrides))
+        except StoreError as err:
+            fail(str(err))
+        except Exception as err:  # noqa: BLE001 - a database that is down or refuses us: one clear line
+            if type(err).__module__.startswith("sqlalchemy"):
+                fail(f"cannot open the database {db}: {err.__class__.__name__}: {str(err).splitlines()[0]}")
+            raise
+        stdout().print(f"glassboard arena on [bold]http://{host}:{port}[/] · database {db} · "
+                       f"{len(registry.active())} active variant(s)", highlight=False)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+
+
+def _parse_caps(items: list[str]) -> tuple[dict[str, float], float | None]:
+    caps: dict[str, float] = {}
+    default = None
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not sep or not name or not 0 < share <= 1:
+            fail(f"--cap expects NAME=SHARE with a share in (0, 1], got {item!r}")
+        if name == "*":
+            default = share
+        else:
+            caps[name] = share
+    return caps, default
+
+
+def export_command(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .jsonl, .json or .parquet.")],
+    db: DbOption = "sqlite:///glassboard.db",
+) -> None:
+    """Write every voted battle in the LMArena schema (flagged ones included, with their flags)."""
+    from glassboard.rating.errors import RatingError
+    from glassboard.store.battles import Store
+    from glassboard.store.db import StoreError
+
+    with clean_errors():
+        try:
+            store = Store(db)
+            n = store.export(str(out))
+            store.close()
+        except (StoreError, RatingError) as err:
+            fail(str(err))
+        stdout().print(f"wrote {n} battle(s) to {out}")
+
+
+def import_command(
+    path: Annotated[Path, typer.Argument(help="Battle file (.jsonl, .json or .parquet, LMArena schema).")],
+    db: DbOption = "sqlite:///glassboard.db",
+    skip_invalid: Annotated[bool, typer.Option(help="Skip invalid rows (with a warning) instead of failing.")] = False,
+) -> None:
+    """Add battles from a file to the store (source 'import'); rows already stored are skipped."""
+    from glassboard.rating.errors import RatingError
+    from glassboard.store.battles import Store
+    from glassboard.store.db import StoreError
+
+    with clean_errors():
+        try:
+            store = Store(db)
+            imported, skipped = store.import_file(str(path), on_invalid="skip" if skip_invalid else "error")
+            store.close()
+        except (StoreError, RatingError) as err:
+            fail(str(err))
+        note = f", {skipped} already stored" if skipped else ""
+        stdout().print(f"imported {imported} battle(s) from {path}{note}")

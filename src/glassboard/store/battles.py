@@ -51,22 +51,26 @@ class Store:
 
     # -------------------------------------------------------------------------------------- variants
     def sync_variants(self, variants: Iterable[Any], origin: str = "registry", spec: dict | None = None) -> list[str]:
-        """Insert variants not seen before (by id); mark registry-retired ones retired. Returns new ids."""
+        """Insert (id, name) pairs not seen before; mark registry-retired ones retired. Returns the new ids."""
         now = time.time()
         new: list[str] = []
         with self.engine.begin() as conn:
-            known = {row.id: row for row in conn.execute(select(VariantRow.id, VariantRow.retired))}
+            known = {(row.id, row.name): row for row in conn.execute(
+                select(VariantRow.id, VariantRow.name, VariantRow.retired))}
             for variant in variants:
                 snap = variant.snapshot()
-                if variant.id not in known:
+                key = (variant.id, variant.name)
+                if key not in known:
                     conn.execute(insert(VariantRow).values(
                         id=variant.id, name=variant.name, provider=variant.provider, public=variant.public,
                         added=variant.added, retired=variant.retired, first_seen=now, origin=origin,
                         snapshot=snap, spec=spec,
                     ))
                     new.append(variant.id)
-                elif variant.retired and not known[variant.id].retired:
-                    conn.execute(update(VariantRow).where(VariantRow.id == variant.id).values(retired=variant.retired))
+                    known[key] = None
+                elif variant.retired and known[key] is not None and not known[key].retired:
+                    conn.execute(update(VariantRow).where(VariantRow.id == variant.id, VariantRow.name == variant.name)
+                                 .values(retired=variant.retired))
         return new
 
     def variants(self) -> list[dict[str, Any]]:
@@ -78,13 +82,13 @@ class Store:
     def retire_variant(self, name_or_id: str, date: str) -> list[str]:
         """Set the retired date of the active rows with this name (or id); returns the ids retired."""
         with self.engine.begin() as conn:
-            ids = list(conn.scalars(select(VariantRow.id).where(
+            keys = list(conn.execute(select(VariantRow.key, VariantRow.id).where(
                 (VariantRow.id == name_or_id) | (func.lower(VariantRow.name) == name_or_id.lower()),
                 VariantRow.retired.is_(None),
             )))
-            if ids:
-                conn.execute(update(VariantRow).where(VariantRow.id.in_(ids)).values(retired=date))
-        return ids
+            if keys:
+                conn.execute(update(VariantRow).where(VariantRow.key.in_([k for k, _ in keys])).values(retired=date))
+        return [vid for _, vid in keys]
 
     # --------------------------------------------------------------------------------------- battles
     def create_battle(self, row: dict[str, Any], turns: Sequence[dict[str, Any]] = ()) -> None:
@@ -153,15 +157,19 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(BattleRow).where(BattleRow.status == "voted")))
 
-    def battle_counts(self) -> dict[str, dict[str, int]]:
-        """Per variant id: battles it took part in (arena), and votes (voted battles, any source)."""
-        out: dict[str, dict[str, int]] = {}
+    def battle_counts(self) -> dict[tuple[str | None, str], dict[str, int]]:
+        """Per (variant id, name): battles it took part in, votes (voted battles) and failed battles.
+
+        Imported battles have no variant id: they are counted under (None, name).
+        """
+        out: dict[tuple[str | None, str], dict[str, int]] = {}
         with self.engine.connect() as conn:
-            for column in (BattleRow.variant_a, BattleRow.variant_b):
-                query = select(column, BattleRow.status, func.count()).where(column.is_not(None)).group_by(
-                    column, BattleRow.status)
-                for vid, status, n in conn.execute(query):
-                    entry = out.setdefault(vid, {"battles": 0, "votes": 0, "failed": 0})
+            sides = ((BattleRow.variant_a, BattleRow.model_a), (BattleRow.variant_b, BattleRow.model_b))
+            for vid_col, name_col in sides:
+                query = select(vid_col, name_col, BattleRow.status, func.count()).group_by(
+                    vid_col, name_col, BattleRow.status)
+                for vid, name, status, n in conn.execute(query):
+                    entry = out.setdefault((vid, name), {"battles": 0, "votes": 0, "failed": 0})
                     entry["battles"] += n
                     if status == "voted":
                         entry["votes"] += n

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -22,11 +22,12 @@ class Meta(Base):
 
 
 class VariantRow(Base):
-    """Every variant ever seen; never deleted. A changed registry entry has a new id and so a new row."""
+    """Every (variant id, name) ever seen; never deleted. A changed registry entry has a new id and a new row."""
 
     __tablename__ = "variants"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str] = mapped_column(String(128), index=True)
     provider: Mapped[str] = mapped_column(String(256))
     public: Mapped[bool]
@@ -36,6 +37,8 @@ class VariantRow(Base):
     origin: Mapped[str] = mapped_column(String(16), default="registry")  # registry | admin | import
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the admin-API definition, to rebuild it
+
+    __table_args__ = (UniqueConstraint("id", "name", name="uq_variants_id_name"),)
 
 
 class BattleRow(Base):

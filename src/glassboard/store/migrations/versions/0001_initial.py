@@ -22,7 +22,8 @@ def upgrade() -> None:
     )
     op.create_table(
         "variants",
-        sa.Column("id", sa.String(32), primary_key=True),
+        sa.Column("key", sa.Integer(), primary_key=True, autoincrement=True),
+        sa.Column("id", sa.String(32), nullable=False),
         sa.Column("name", sa.String(128), nullable=False),
         sa.Column("provider", sa.String(256), nullable=False),
         sa.Column("public", sa.Boolean(), nullable=False),
@@ -32,7 +33,9 @@ def upgrade() -> None:
         sa.Column("origin", sa.String(16), nullable=False),
         sa.Column("snapshot", sa.JSON(), nullable=False),
         sa.Column("spec", sa.JSON()),
+        sa.UniqueConstraint("id", "name", name="uq_variants_id_name"),
     )
+    op.create_index("ix_variants_id", "variants", ["id"])
     op.create_index("ix_variants_name", "variants", ["name"])
     op.create_table(
         "battles",

@@ -1,0 +1,262 @@
+"""The JSON API under /api: battles, streaming, turns, votes, leaderboard and transparency data."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from glassboard.arena.errors import ApiError
+from glassboard.arena.guard import IDENTITY_FLAG
+from glassboard.arena.integrity import ip_hash
+from glassboard.arena.sampler import SamplerError
+from glassboard.arena.streaming import replay
+from glassboard.rating.battles import WINNERS, compute_conv_metadata
+
+BATTLE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class PromptIn(BaseModel):
+    prompt: str
+
+
+class VoteIn(BaseModel):
+    winner: str
+
+
+def arena(request: Request) -> Any:
+    return request.app.state.arena
+
+
+def check_prompt(prompt: str, limit: int) -> str:
+    """The prompt as given, or an ApiError saying what is wrong with it."""
+    if not prompt.strip():
+        raise ApiError(400, "The prompt is empty: type a question or a task.")
+    if len(prompt) > limit:
+        raise ApiError(413, f"The prompt is too long: {len(prompt):,} characters (the limit is {limit:,}).")
+    if "\x00" in prompt:
+        raise ApiError(400, "The prompt contains a NUL character.")
+    return prompt
+
+
+def client_key(request: Request, st: Any) -> tuple[str, str | None]:
+    """(voter pseudonym, salted IP hash) of the request."""
+    host = request.client.host if request.client else None
+    return st.cookies.pseudonym(request.state.voter), ip_hash(host, st.ip_salt)
+
+
+def rate_limit(st: Any, action: str, voter: str, ip: str | None) -> None:
+    settings = st.settings
+    per_voter = getattr(settings, f"{action}_per_min_voter")
+    per_ip = getattr(settings, f"{action}_per_min_ip")
+    wait = st.limiter.allow((action, voter), per_voter)
+    if not wait and ip:
+        wait = st.limiter.allow((action + "-ip", ip), per_ip)
+    if wait:
+        what = "battles started" if action == "create" else "votes"
+        raise ApiError(429, f"Too many {what}: please wait {wait:.0f} s.", headers={"Retry-After": str(int(wait) + 1)})
+
+
+async def owned_battle(st: Any, battle_id: str, voter: str) -> dict[str, Any]:
+    """The stored battle, if it exists and `voter` started it (unknown or forged ids: 404; others': 403)."""
+    if not BATTLE_ID.fullmatch(battle_id):
+        raise ApiError(404, "Unknown battle.")
+    battle = await st.read(st.store.battle, battle_id)
+    if battle is None or battle["source"] != "arena":
+        raise ApiError(404, "Unknown battle.")
+    if battle["voter"] != voter:
+        raise ApiError(403, "This battle was started by someone else.")
+    return battle
+
+
+def turn_rows(battle_id: str, turn: int, prompt: str) -> list[dict[str, Any]]:
+    created = time.time()
+    return [{"battle_id": battle_id, "turn": turn, "side": side, "prompt": prompt, "created": created}
+            for side in ("a", "b")]
+
+
+def install(app: FastAPI) -> None:
+    """Add the /api routes to `app`."""
+    router = APIRouter(prefix="/api")
+
+    @router.post("/battles")
+    async def create_battle(body: PromptIn, request: Request) -> dict[str, str]:
+        """Start a battle: two anonymous variants answer the prompt (stream them at /api/battles/{id}/stream)."""
+        st = arena(request)
+        prompt = check_prompt(body.prompt, st.settings.max_prompt_chars)
+        voter, ip = client_key(request, st)
+        rate_limit(st, "create", voter, ip)
+        widths = None
+        if st.settings.sampler == "uncertainty":
+            widths = st.board.latest.widths() if st.board.latest else None
+            refresh_board_soon(st)
+        try:
+            variant_a, variant_b, decision = st.sampler.choose(st.active_variants(), st.exposure, widths)
+        except SamplerError as err:
+            raise ApiError(503, f"The arena cannot start a battle: {err}.") from None
+        battle_id = secrets.token_urlsafe(24)
+        conversation = [{"role": "user", "content": prompt}]
+        row = {
+            "id": battle_id, "model_a": variant_a.name, "model_b": variant_b.name,
+            "variant_a": variant_a.id, "variant_b": variant_b.id, "conversation_a": conversation,
+            "conversation_b": conversation, "voter": voter, "ip_hash": ip, "status": "streaming",
+            "created": time.time(), "sampler": decision, "flags": [],
+        }
+        await st.write(st.store.create_battle, row, turn_rows(battle_id, 0, prompt))
+        for variant in (variant_a, variant_b):
+            st.exposure[variant.name] = st.exposure.get(variant.name, 0) + 1
+        st.runner.start(battle_id, 0, {"a": (variant_a, list(conversation)), "b": (variant_b, list(conversation))},
+                        voter)
+        return {"battle_id": battle_id}
+
+    @router.get("/battles/{battle_id}/stream")
+    async def stream(battle_id: str, request: Request) -> StreamingResponse:
+        """Server-sent events of the battle's latest turn: start, chunk*, done|error per side, end."""
+        st = arena(request)
+        voter = st.cookies.pseudonym(request.state.voter)
+        live = st.runner.live.get(battle_id)
+        if live is None or live.voter != voter:
+            battle = await owned_battle(st, battle_id, voter)
+            live = st.runner.live.get(battle_id)
+            if live is None:
+                battle = await st.read(st.store.battle, battle_id) or battle
+                turns = await st.read(st.store.turns, battle_id)
+                events = replay(battle, turns, st.render)
+                return StreamingResponse(iter(events), media_type="text/event-stream", headers=SSE_HEADERS)
+        return StreamingResponse(live.follow(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+    @router.post("/battles/{battle_id}/turns")
+    async def add_turn(battle_id: str, body: PromptIn, request: Request) -> dict[str, Any]:
+        """Continue the conversation with the same two variants (each sees its own whole conversation)."""
+        st = arena(request)
+        prompt = check_prompt(body.prompt, st.settings.max_prompt_chars)
+        voter, ip = client_key(request, st)
+        battle = await owned_battle(st, battle_id, voter)
+        check_open(battle, "continue")
+        turns = await st.read(st.store.turns, battle_id)
+        turn = max((t["turn"] for t in turns), default=-1) + 1
+        if turn >= st.settings.max_turns:
+            raise ApiError(409, f"This battle has reached {st.settings.max_turns} turns: vote or start a new one.")
+        rate_limit(st, "create", voter, ip)
+        conv_a = [*battle["conversation_a"], {"role": "user", "content": prompt}]
+        conv_b = [*battle["conversation_b"], {"role": "user", "content": prompt}]
+        variants = {v.id: v for v in st.registry.variants}
+        variant_a, variant_b = variants.get(battle["variant_a"]), variants.get(battle["variant_b"])
+        if variant_a is None or variant_b is None:
+            raise ApiError(409, "A model of this battle is no longer served; start a new battle.")
+        if not await st.write(st.store.start_turn, battle_id, voter, turn_rows(battle_id, turn, prompt)):
+            raise ApiError(409, "The battle changed meanwhile; reload it.")
+        st.runner.start(battle_id, turn, {"a": (variant_a, conv_a), "b": (variant_b, conv_b)}, voter)
+        return {"battle_id": battle_id, "turn": turn}
+
+    @router.post("/battles/{battle_id}/vote")
+    async def vote(battle_id: str, body: VoteIn, request: Request) -> dict[str, Any]:
+        """Vote once, after both answers finished; the answer reveals the two variants."""
+        st = arena(request)
+        if body.winner not in WINNERS:
+            raise ApiError(422, f"Unknown vote {body.winner!r}: use one of {', '.join(WINNERS)}.")
+        voter, ip = client_key(request, st)
+        rate_limit(st, "vote", voter, ip)
+        battle = await owned_battle(st, battle_id, voter)
+        check_open(battle, "vote on")
+        conv_a, conv_b = battle["conversation_a"], battle["conversation_b"]
+        revealed = st.guard.check_answers(conv_a, conv_b)
+        flags = [IDENTITY_FLAG] if revealed else []
+        meta = compute_conv_metadata(conv_a, conv_b)
+        if not await st.write(st.store.vote, battle_id, voter, body.winner, time.time(), meta, flags):
+            raise ApiError(409, "This battle was already voted on.")
+        return {"model_a": battle["model_a"], "model_b": battle["model_b"], "winner": body.winner,
+                "flags": flags, "names_in_answers": revealed}
+
+    @router.get("/battles/{battle_id}")
+    async def get_battle(battle_id: str, request: Request) -> dict[str, Any]:
+        """The battle as its voter sees it: turns (sanitized HTML), status; names and timing after the vote."""
+        st = arena(request)
+        battle = await owned_battle(st, battle_id, st.cookies.pseudonym(request.state.voter))
+        turns = await st.read(st.store.turns, battle_id)
+        revealed = battle["status"] == "voted"
+        out: dict[str, Any] = {"battle_id": battle_id, "status": battle["status"], "turns": []}
+        for number in sorted({t["turn"] for t in turns}):
+            sides = {t["side"]: t for t in turns if t["turn"] == number}
+            entry: dict[str, Any] = {"prompt": sides["a"]["prompt"]}
+            for side, t in sides.items():
+                entry[side] = {"html": st.render(t["answer"] or ""), "failed": bool(t["error"])}
+                if revealed:
+                    entry[side].update(ttft_s=t["ttft_s"], tokens_per_s=t["tokens_per_s"])
+            out["turns"].append(entry)
+        if revealed:
+            out.update(model_a=battle["model_a"], model_b=battle["model_b"], winner=battle["winner"],
+                       flags=battle["flags"])
+        return out
+
+    @router.get("/leaderboard")
+    async def leaderboard(request: Request) -> dict[str, Any]:
+        """Ratings from the stored votes (raw and style-controlled, with intervals), cached by vote count."""
+        board = await current_board(arena(request))
+        return board.as_json()
+
+    @router.get("/transparency")
+    async def transparency(request: Request) -> dict[str, Any]:
+        """Every variant ever tested, its status and votes; each variant's and provider's share of battles."""
+        st = arena(request)
+        return await st.read(transparency_data, st)
+
+    app.include_router(router)
+
+
+def check_open(battle: dict[str, Any], action: str) -> None:
+    """409 unless the battle is 'ready' (both answers finished, not failed, not voted)."""
+    status = battle["status"]
+    if status == "streaming":
+        raise ApiError(409, f"Wait until both answers have finished before you {action} this battle.")
+    if status == "failed":
+        raise ApiError(409, "This battle failed (a model error), so it cannot be voted on or continued.")
+    if status == "voted":
+        raise ApiError(409, "This battle was already voted on; start a new battle.")
+
+
+async def current_board(st: Any) -> Any:
+    def compute() -> Any:
+        return st.board.get(st.store.vote_count(), st.store.voted, st.settings.leaderboard_rounds)
+
+    return await st.read(compute)
+
+
+def refresh_board_soon(st: Any) -> None:
+    """Uncertainty sampling: recompute the ratings in the background at most every 30 s."""
+    now = time.monotonic()
+    if now - getattr(st, "_board_refreshed", 0.0) < 30:
+        return
+    st._board_refreshed = now
+    task = asyncio.get_running_loop().create_task(current_board(st))
+    task.add_done_callback(lambda t: t.exception())
+
+
+def transparency_data(st: Any) -> dict[str, Any]:
+    """Rows for /transparency (runs on a reader thread)."""
+    variants = st.store.variants()
+    counts = st.store.battle_counts()
+    total = sum(c["battles"] for (vid, _), c in counts.items() if vid is not None) // 2
+    active = {(v.id, v.name) for v in st.active_variants()}
+    rows, providers = [], {}
+    for row in variants:
+        c = counts.get((row["id"], row["name"]), {"battles": 0, "votes": 0, "failed": 0})
+        rows.append({
+            "id": row["id"], "name": row["name"], "provider": row["provider"],
+            "status": "public" if row["public"] else "unreleased", "added": row["added"],
+            "retired": row["retired"], "first_seen": row["first_seen"], "origin": row["origin"],
+            "sampled": (row["id"], row["name"]) in active, "battles": c["battles"], "votes": c["votes"],
+            "failed": c["failed"],
+            "share": c["battles"] / total if total else 0.0,
+        })
+        providers[row["provider"]] = providers.get(row["provider"], 0) + c["battles"]
+    provider_rows = [{"provider": p, "battles": n, "share": n / (2 * total) if total else 0.0}
+                     for p, n in sorted(providers.items(), key=lambda kv: -kv[1])]
+    return {"battles": total, "variants": rows, "providers": provider_rows}

@@ -1,0 +1,144 @@
+"""`create_app(settings)`: the arena's FastAPI app; all state lives on `app.state` (see `ArenaState`)."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from glassboard.arena.board import BoardCache
+from glassboard.arena.guard import IdentityGuard
+from glassboard.arena.integrity import COOKIE, RateLimiter, VoterCookies
+from glassboard.arena.render import Renderer
+from glassboard.arena.sampler import PairSampler
+from glassboard.arena.settings import Settings
+from glassboard.arena.streaming import BattleRunner
+from glassboard.store.battles import Store
+
+T = TypeVar("T")
+HERE = Path(__file__).parent
+log = logging.getLogger("glassboard.arena")
+
+
+@dataclass
+class ArenaState:
+    """Everything one running arena owns: store, models, sampler, limits, caches."""
+
+    settings: Settings
+    store: Store
+    registry: Any
+    hub: Any
+    runner: BattleRunner
+    guard: IdentityGuard
+    sampler: PairSampler
+    limiter: RateLimiter
+    cookies: VoterCookies
+    ip_salt: str
+    render: Renderer
+    board: BoardCache
+    exposure: dict[str, int] = field(default_factory=dict)  # battles sampled per variant name
+    retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
+    writer: concurrent.futures.ThreadPoolExecutor | None = None
+    reader: concurrent.futures.ThreadPoolExecutor | None = None
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store write on the writer threads (one for SQLite: writes are serial there anyway)."""
+        return await asyncio.get_running_loop().run_in_executor(self.writer, lambda: fn(*args))
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.reader, lambda: fn(*args))
+
+    def active_variants(self) -> list[Any]:
+        """Variants the sampler may draw: in the registry, not retired there nor by an admin."""
+        return [v for v in self.registry.variants if not v.retired and (v.id, v.name) not in self.retired]
+
+    def refresh_variants(self) -> None:
+        """Reload retirements and the identity guard's names from the store (after admin changes)."""
+        rows = self.store.variants()
+        self.retired = {(r["id"], r["name"]) for r in rows if r["retired"]}
+        extra = [r["name"] for r in rows] + [r["provider"] for r in rows]
+        extra += [a for r in rows for a in (r["snapshot"] or {}).get("aliases", [])]
+        self.guard = IdentityGuard.from_variants(self.registry.variants, extra)
+
+    def today(self) -> str:
+        return dt.date.today().isoformat()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the arena: open (and migrate) the store, record the registry's variants, wire routes and pages."""
+    from glassboard.arena import admin, api, errors, pages
+    from glassboard.arena.integrity_middleware import VoterMiddleware
+    from glassboard.models import ModelHub, Registry
+
+    settings = settings or Settings.from_env()
+    settings.check()
+    registry = settings.registry or Registry.load(settings.config_path)
+    store = Store(settings.db_url)
+    store.sync_variants(registry.variants)
+    registry = admin.with_admin_variants(registry, store)
+    interrupted = store.fail_interrupted()
+    if interrupted:
+        log.warning("marked %d battle(s) left streaming by a previous run as failed", interrupted)
+    secret = settings.secret_key or store.meta_value("cookie_secret")
+    hub = ModelHub(registry)
+    render = Renderer()
+    state = ArenaState(
+        settings=settings,
+        store=store,
+        registry=registry,
+        hub=hub,
+        runner=None,  # type: ignore[arg-type] - set below (needs the state for its store callback)
+        guard=IdentityGuard([]),
+        sampler=PairSampler(
+            mode=settings.sampler, exploration=settings.exploration, caps=settings.exposure_caps,
+            default_cap=settings.default_cap, cap_min_battles=settings.cap_min_battles,
+            rng=random.Random(settings.seed),
+        ),
+        limiter=RateLimiter(),
+        cookies=VoterCookies(secret),
+        ip_salt=store.meta_value("ip_salt"),
+        render=render,
+        board=BoardCache(),
+        writer=concurrent.futures.ThreadPoolExecutor(1 if store.sqlite else 8, thread_name_prefix="db-write"),
+        reader=concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="db-read"),
+    )
+    for (vid, name), c in store.battle_counts().items():
+        if vid is not None:
+            state.exposure[name] = state.exposure.get(name, 0) + c["battles"]
+    state.refresh_variants()
+
+    async def finish_turn(*args: Any) -> None:
+        await state.write(store.finish_turn, *args)
+
+    state.runner = BattleRunner(hub, render, finish_turn, settings.generation)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        await state.runner.aclose()
+        await hub.aclose()
+        state.writer.shutdown(wait=True)
+        state.reader.shutdown(wait=True)
+        store.close()
+
+    app = FastAPI(title="glassboard arena", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.arena = state
+    app.add_middleware(VoterMiddleware, cookies=state.cookies, cookie_name=COOKIE, secure=settings.secure_cookies,
+                       max_body=4 * settings.max_prompt_chars + 4096)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    errors.install(app)
+    api.install(app)
+    admin.install(app)
+    pages.install(app)
+    return app

@@ -1,0 +1,63 @@
+"""Arena settings: database, limits, sampler and admin token (from CLI flags and GLASSBOARD_* variables)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from glassboard.store.db import DEFAULT_URL
+
+
+@dataclass
+class Settings:
+    """Everything `create_app` needs; no module-level state, so tests build as many apps as they like."""
+
+    db_url: str = DEFAULT_URL
+    registry: Any = None  # glassboard.models.Registry; None loads ./glassboard.toml or the built-in variants
+    config_path: str | None = None
+    admin_token: str | None = None  # admin API disabled when unset
+    secret_key: str | None = None  # signs voter cookies; default: a random secret kept in the database
+    max_prompt_chars: int = 30_000
+    max_turns: int = 10
+    # Token buckets: sustained events per minute (0 = no limit); bursts up to the same number.
+    create_per_min_voter: float = 30
+    create_per_min_ip: float = 120
+    vote_per_min_voter: float = 30
+    vote_per_min_ip: float = 120
+    sampler: str = "uniform"  # uniform | uncertainty
+    exploration: float = 0.2  # uncertainty mode: share of battles still drawn uniformly
+    exposure_caps: dict[str, float] = field(default_factory=dict)  # variant name -> max share of battles
+    default_cap: float | None = None  # cap for variants not named in exposure_caps
+    cap_min_battles: int = 20  # caps apply once this many battles were sampled
+    generation: dict[str, Any] = field(default_factory=dict)  # sampling overrides for every answer
+    secure_cookies: bool = False  # set the Secure flag (serve over HTTPS)
+    leaderboard_rounds: int = 100  # bootstrap rounds for the leaderboard intervals
+    seed: int | None = None  # sampler seed (tests)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Defaults, then GLASSBOARD_ADMIN_TOKEN / GLASSBOARD_SECRET, then explicit (non-None) overrides."""
+        values: dict[str, Any] = {
+            "admin_token": os.environ.get("GLASSBOARD_ADMIN_TOKEN") or None,
+            "secret_key": os.environ.get("GLASSBOARD_SECRET") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def check(self) -> None:
+        """Reject impossible values with a clear message."""
+        from glassboard.models.types import ConfigError
+
+        if self.max_prompt_chars < 1:
+            raise ConfigError("max_prompt_chars must be at least 1")
+        if self.sampler not in ("uniform", "uncertainty"):
+            raise ConfigError(f"sampler must be 'uniform' or 'uncertainty', got {self.sampler!r}")
+        if not 0 <= self.exploration <= 1:
+            raise ConfigError("exploration must be between 0 and 1")
+        for name, cap in {**self.exposure_caps, "default": self.default_cap or 1}.items():
+            if not 0 < cap <= 1:
+                raise ConfigError(f"exposure cap of {name!r} must be a share in (0, 1], got {cap!r}")
+        for name in ("create_per_min_voter", "create_per_min_ip", "vote_per_min_voter", "vote_per_min_ip"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0 turns the limit off)")
