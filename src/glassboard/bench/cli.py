@@ -1,9 +1,159 @@
-"""CLI commands of glassboard.bench (registered on the root Typer app)."""
+"""CLI commands of glassboard.bench (registered on the root Typer app): `eval` and `compare`."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from glassboard.console import ConfigOption, clean_errors, fail, load_registry, stdout
+
+TASK_NAMES = "gsm8k, math500, math-l5, mmlu-pro, gpqa-diamond"
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.command("eval")(eval_command)
+    app.command("compare")(compare_command)
+
+
+def eval_command(
+    model: Annotated[str, typer.Argument(help="Variant name or alias (see `glassboard models`).")],
+    task: Annotated[str, typer.Option("--task", "-t", help=f"Benchmark: {TASK_NAMES}.")],
+    data: Annotated[Path | None, typer.Option(help="Local JSONL/CSV/Parquet file with the hub's field names "
+                                                   "(default: the Hugging Face hub, needs `datasets`).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Answers per question (for CIs and per-question variance).")] = 1,
+    concurrency: Annotated[int | None, typer.Option(
+        min=1, help="Requests in flight (default: the variant's 'concurrency' option, else 32; 1 for llama_cpp).",
+    )] = None,
+    claim: Annotated[str | None, typer.Option(help="A claimed score (0.55, 55 or 55%) to check at 95%.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the summary as JSON to this file.")] = None,
+    inspect_log: Annotated[Path | None, typer.Option(help="Also write the run as an Inspect AI eval log "
+                                                          "into this directory (`inspect view` opens it).")] = None,
+    log_dir: Annotated[Path, typer.Option(help="Where per-sample run logs live.")] = Path("glassboard-runs"),
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Override the variant's max_tokens "
+                                                               "(a different variant id).")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Override the variant's temperature "
+                                                           "(a different variant id).")] = None,
+    config: ConfigOption = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a benchmark on MODEL; prints strict and lenient accuracy with 95% CIs, the unparsed rate, model errors
+    and where the per-sample records are. Re-running the same command resumes."""
+    with clean_errors():
+        from glassboard.bench.claims import check_claim, parse_claim
+        from glassboard.bench.runner import with_overrides
+        from glassboard.bench.tasks import get_task
+
+        claim_value = parse_claim(claim) if claim is not None else None
+        bench_task = get_task(task)
+        registry = load_registry(config)
+        variant = with_overrides(registry.get(model), max_tokens=max_tokens, temperature=temperature)
+        dataset = bench_task.load(data, limit)
+        if concurrency is None:
+            concurrency = int(variant.option("concurrency", 1 if variant.backend == "llama_cpp" else 32))
+        result = asyncio.run(_run(registry, variant, bench_task, dataset, epochs, concurrency, log_dir, progress))
+        summary = result.summary
+        check = check_claim(claim_value, summary.strict.ci, summary.lenient.ci) if claim_value is not None else None
+        _print_summary(result, dataset.source, check)
+        if json_out is not None:
+            data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve())}
+            if check is not None:
+                data_out["claim"] = check.as_dict()
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(data_out, indent=2) + "\n", encoding="utf-8")
+        if inspect_log is not None:
+            try:
+                from glassboard.bench.inspect_interop import write_inspect_log
+            except ImportError:
+                fail("--inspect-log needs Inspect AI: pip install 'glassboard[inspect]'")
+            path = write_inspect_log(summary, inspect_log)
+            stdout().print(f"  inspect  {path}  (open with: inspect view --log-dir {inspect_log})", highlight=False)
+        if result.stopped:
+            fail(f"endpoint down, run stopped early: {result.stopped}. {summary.n} finished samples are stored in "
+                 f"{result.log_path}; re-run the same command to resume")
+
+
+async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, log_dir: Path, progress: bool):
+    from glassboard.bench.runner import run_eval
+    from glassboard.models.hub import ModelHub
+
+    async with ModelHub(registry) as hub:
+        return await run_eval(hub, variant, task, dataset.samples, epochs=epochs, concurrency=concurrency,
+                              log_dir=log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
+                              progress=progress)
+
+
+def _fmt(value: float | None, pct: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.1%}" if pct else f"{value:.3f}"
+
+
+def _print_summary(result, source: str, check) -> None:
+    from rich.markup import escape
+
+    summary = result.summary
+    console = stdout()
+    epochs = f"{summary.epochs} epoch{'s' if summary.epochs != 1 else ''}"
+    console.print(f"[bold]{summary.task}[/] · {escape(summary.model)} ({summary.variant_id}) · "
+                  f"{summary.questions} questions × {epochs} · data {escape(source)}", highlight=False)
+    for name in ("strict", "lenient"):
+        score = getattr(summary, name)
+        low, high = score.ci
+        extra = ""
+        if score.subject is not None and score.subject.se is not None:
+            extra = f"   SE by subject {score.subject.se:.3f} ({score.subject.clusters} subjects)"
+        console.print(f"  {name:<8} {_fmt(score.accuracy)}  95% CI [{_fmt(low)}, {_fmt(high)}]   "
+                      f"unparsed {_fmt(score.unparsed_rate, pct=True)}{extra}", highlight=False)
+    if summary.epochs > 1 and summary.strict.within_question_var is not None:
+        console.print(f"  epochs   within-question variance: strict {summary.strict.within_question_var:.3f}, "
+                      f"lenient {summary.lenient.within_question_var:.3f}", highlight=False)
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary.error_kinds.items()))
+    note = f" ({kinds}; not scored, retried on re-run)" if summary.errors else " (model errors are never scored)"
+    console.print(f"  errors   {summary.errors}{note}", highlight=False)
+    console.print(f"  samples  {escape(str(result.log_path))} ({summary.n} scored: {result.requested} requested "
+                  f"now, {result.resumed} resumed from the log)", highlight=False)
+    if check is not None:
+        console.print(f"  claim    {check.value:.3f}: strict {check.verdict_strict}, lenient {check.verdict_lenient}"
+                      f" at 95% — {check.matches}", highlight=False)
+
+
+def compare_command(
+    run_a: Annotated[Path, typer.Argument(help="Run log (.jsonl) or `eval --json` summary of run A.")],
+    run_b: Annotated[Path, typer.Argument(help="Run log (.jsonl) or `eval --json` summary of run B.")],
+    delta: Annotated[float | None, typer.Option(help="Difference to detect for the power line "
+                                                     "(default: the observed one).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
+) -> None:
+    """Paired difference A - B over the questions both runs scored, with SE and 95% CI, per scoring."""
+    with clean_errors():
+        from rich.markup import escape
+
+        from glassboard.bench.summary import SCORINGS, compare_runs, load_run
+
+        comparison = compare_runs(load_run(run_a), load_run(run_b))
+        console = stdout()
+        a, b = comparison.a, comparison.b
+        console.print(f"[bold]{a.task}[/]: A = {escape(a.model)} ({a.variant_id}), B = {escape(b.model)} "
+                      f"({b.variant_id})", highlight=False)
+        out: dict[str, Any] = {"task": a.task, "a": str(a.log), "b": str(b.log)}
+        for scoring in SCORINGS:
+            result = comparison.results[scoring]
+            diff = result.diff
+            if result.significant:
+                verdict = "A higher" if (diff.mean or 0) > 0 else "B higher"
+            else:
+                verdict = "no significant difference"
+            needed = comparison.questions_needed(scoring, delta)
+            power = f"; {needed} questions to detect {abs(delta or diff.mean or 0):.3f} at 80% power" if needed else ""
+            console.print(f"  {scoring:<8} A {_fmt(result.mean_a)}  B {_fmt(result.mean_b)}  A-B {_fmt(diff.mean)}  "
+                          f"SE {_fmt(diff.se)}  95% CI [{_fmt(diff.ci_low)}, {_fmt(diff.ci_high)}]  "
+                          f"{verdict} ({result.n} shared questions{power})", highlight=False)
+            out[scoring] = {**result.as_dict(), "questions_needed": needed}
+        if json_out is not None:
+            json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

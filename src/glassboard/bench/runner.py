@@ -1,0 +1,197 @@
+"""The eval runner: bounded concurrency over the model layer; each finished sample is stored at once; resumable."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glassboard.bench.log import Key, LogWriter, default_log_path, read_log
+from glassboard.bench.scoring import SCORER_VERSION, score
+from glassboard.bench.summary import RunSummary, summarize_contents
+from glassboard.bench.tasks import Prompt, Sample, Task, shuffle_seed
+from glassboard.models.hub import ModelHub
+from glassboard.models.registry import Variant
+from glassboard.models.types import ModelError
+
+DEFAULT_LOG_DIR = Path("glassboard-runs")
+# Errors that mean "every further request will fail too": stop instead of burning through the data set.
+FATAL_KINDS = frozenset({"connection", "not_found"})
+FATAL_STATUSES = frozenset({401, 403})
+PROGRESS_HZ = 4  # the progress bar is redrawn on a timer, never per sample (rendering costs CPU)
+
+
+@dataclass
+class RunResult:
+    """One invocation: what it asked for, what it skipped because the log already had it, and the summary."""
+
+    log_path: Path
+    summary: RunSummary
+    keys: list[Key]
+    requested: int  # samples sent to the model in this invocation
+    resumed: int  # samples already finished in the log (not requested again)
+    errors: int  # model errors in this invocation
+    stopped: str | None  # why the run stopped early (endpoint down), else None
+    elapsed_s: float
+
+
+def with_overrides(variant: Variant, **params: Any) -> Variant:
+    """The variant with sampling overrides: a different behaviour, hence a different id (and run log)."""
+    merged = variant.params.merged(**params)
+    return variant if merged == variant.params else dataclasses.replace(variant, params=merged)
+
+
+def render(task: Task, samples: Sequence[Sample], epochs: int) -> list[Prompt]:
+    """Every (sample, epoch) prompt, epoch-major so an interrupted run has whole epochs first."""
+    return [task.render(sample, epoch) for epoch in range(1, epochs + 1) for sample in samples]
+
+
+async def run_eval(
+    hub: ModelHub,
+    variant: str | Variant,
+    task: Task,
+    samples: Sequence[Sample],
+    *,
+    epochs: int = 1,
+    concurrency: int = 16,
+    log_path: Path | None = None,
+    log_dir: Path = DEFAULT_LOG_DIR,
+    data_source: str | None = None,
+    data_sha256: str | None = None,
+    progress: bool = False,
+    stop_after: int = 5,
+) -> RunResult:
+    """Run `task` on `samples` x `epochs`, resuming from the log: finished samples are not requested again,
+    samples that ended in a model error are. Stops early after `stop_after` consecutive fatal errors."""
+    if epochs < 1 or concurrency < 1:
+        raise ValueError("epochs and concurrency must be at least 1")
+    if isinstance(variant, str):
+        variant = hub.registry.get(variant)
+    model = hub.get(variant)
+    log_path = log_path or default_log_path(log_dir, task.name, variant.name, variant.id)
+    prompts = render(task, samples, epochs)
+    keys = [(p.sample.id, p.epoch, p.hash) for p in prompts]
+    done = read_log(log_path).finished() if log_path.exists() else set()
+    todo = [p for p, key in zip(prompts, keys, strict=True) if key not in done]
+    header = {
+        "type": "header",
+        "glassboard": _version(),
+        "task": task.name,
+        "variant": variant.snapshot(),
+        "sampling": variant.params.as_dict(),
+        "data": {"source": data_source, "sha256": data_sha256, "samples": len(samples)},
+        "epochs": epochs,
+        "concurrency": concurrency,
+        "template": task.template,
+        "scorer": SCORER_VERSION,
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "to_request": len(todo),
+    }
+    started = time.perf_counter()
+    state = _State(len(prompts), len(prompts) - len(todo))
+    with LogWriter(log_path) as writer:
+        writer.write(header)
+        if todo:
+            await _run(model, variant, task, todo, writer, state, concurrency, stop_after, progress)
+    summary = summarize_contents(read_log(log_path), keys)
+    return RunResult(log_path, summary, keys, state.requested, len(prompts) - len(todo), state.errors, state.stopped,
+                     time.perf_counter() - started)
+
+
+class _State:
+    __slots__ = ("total", "finished", "requested", "errors", "fatal_streak", "stopped")
+
+    def __init__(self, total: int, finished: int):
+        self.total = total
+        self.finished = finished
+        self.requested = 0
+        self.errors = 0
+        self.fatal_streak = 0
+        self.stopped: str | None = None
+
+
+async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], writer: LogWriter, state: _State,
+               concurrency: int, stop_after: int, progress: bool) -> None:
+    base_seed = variant.params.seed or 0
+    common = {"type": "sample", "variant": variant.id, "task": task.name}
+    pending = iter(todo)
+    workers: list[asyncio.Task[None]] = []
+
+    async def worker() -> None:
+        # A fixed pool of workers pulling from one iterator: no per-sample task or semaphore churn.
+        for prompt in pending:
+            if state.stopped:
+                return
+            sample = prompt.sample
+            record: dict[str, Any] = {**common, "id": sample.id, "epoch": prompt.epoch, "prompt_hash": prompt.hash}
+            state.requested += 1
+            # A per-sample seed: reproducible, and different across epochs even when the variant fixes one.
+            seed = (base_seed + shuffle_seed(sample.id, prompt.epoch)) % 2**31
+            try:
+                completion = await model.complete(prompt.text, seed=seed)
+            except ModelError as err:
+                record.update(status="error", target=prompt.target, letters=prompt.letters, cluster=sample.cluster,
+                              prompt=prompt.text, error={"kind": err.kind, "message": str(err), "status": err.status})
+                record["time"] = time.time()
+                writer.write(record)
+                state.errors += 1
+                if err.kind in FATAL_KINDS or err.status in FATAL_STATUSES:
+                    state.fatal_streak += 1
+                    if state.fatal_streak >= stop_after and not state.stopped:
+                        state.stopped = f"{stop_after} consecutive '{err.kind}' errors, last: {err}"
+                        current = asyncio.current_task()
+                        for other in workers:  # in-flight requests are abandoned (not stored, asked again later)
+                            if other is not current:
+                                other.cancel()
+                continue
+            state.fatal_streak = 0
+            record.update(status="ok", target=prompt.target, letters=prompt.letters, cluster=sample.cluster,
+                          prompt=prompt.text, response=completion.text, finish_reason=completion.finish_reason,
+                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                          latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION)
+            record.update(score(completion.text, task.kind, prompt.target, prompt.letters))
+            record["time"] = time.time()
+            writer.write(record)
+            state.finished += 1
+
+    workers.extend(asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo))))
+    ticker = asyncio.create_task(_progress(state, f"{task.name} · {variant.name}")) if progress else None
+    try:
+        # Workers cancelled by an early stop come back as CancelledError; anything else is a bug: re-raise it.
+        for result in await asyncio.gather(*workers, return_exceptions=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                raise result
+    finally:
+        for other in workers:
+            other.cancel()
+        if ticker is not None:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+
+
+async def _progress(state: _State, label: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from glassboard.console import stderr
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[red]{task.fields[errors]} errors"), TimeElapsedColumn())
+    with Progress(*columns, console=stderr(), auto_refresh=False, transient=False) as bar:
+        task_id = bar.add_task(label, total=state.total, completed=state.finished, errors=0)
+        try:
+            while True:
+                bar.update(task_id, completed=state.finished, errors=state.errors, refresh=True)
+                await asyncio.sleep(1 / PROGRESS_HZ)
+        finally:
+            bar.update(task_id, completed=state.finished, errors=state.errors, refresh=True)
+
+
+def _version() -> str:
+    from glassboard import __version__
+
+    return __version__

@@ -1,0 +1,136 @@
+"""Benchmark tasks: the sample and prompt types, the shared multiple-choice rendering, and the task registry."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from glassboard.bench.data import DataError, HubSource, Row, hub_rows, read_rows
+from glassboard.bench.extract import AnswerKind
+from glassboard.models.types import ConfigError
+
+LETTERS = "ABCDEFGHIJKLMNOP"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One question as it is in the data (multiple-choice options in data order)."""
+
+    id: str
+    question: str
+    target: str  # the number, the expression, or the text of the correct option
+    choices: tuple[str, ...] = ()
+    correct: int | None = None  # index of the correct option in `choices`
+    cluster: str | None = None  # subject / category, for clustered standard errors
+    level: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A sample rendered for one epoch: the exact user message, the answer to extract, and its hash."""
+
+    sample: Sample
+    epoch: int
+    text: str
+    target: str  # the letter after shuffling, or the number / expression
+    letters: str  # valid letters for multiple choice ("" otherwise)
+    hash: str  # sha256 of `text`, part of the result key
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    samples: list[Sample]
+    source: str  # file path or "hf:owner/name"
+    sha256: str | None  # of the data file (None for hub data)
+
+
+class Task:
+    """A benchmark: where its data lives, how a row becomes a Sample, and the prompt template."""
+
+    name: ClassVar[str]
+    kind: ClassVar[AnswerKind]
+    hub: ClassVar[HubSource]
+    template: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def parse_row(self, row: Row) -> Sample:
+        raise NotImplementedError
+
+    def keep(self, sample: Sample) -> bool:
+        """Filter applied after parsing (e.g. MATH level 5)."""
+        return True
+
+    def render(self, sample: Sample, epoch: int) -> Prompt:
+        text = self.template.format(question=sample.question.strip())
+        return Prompt(sample, epoch, text, sample.target, "", prompt_hash(text))
+
+    def load(self, path: Path | None = None, limit: int | None = None) -> Dataset:
+        """Samples from `path` (JSONL/CSV/Parquet with the hub's field names) or from the hub; first `limit`."""
+        if path is not None:
+            rows, digest = read_rows(path)
+            source = str(path)
+        else:
+            rows, digest, source = hub_rows(self.hub), None, f"hf:{self.hub.dataset}"
+        samples: list[Sample] = []
+        seen: dict[str, str] = {}
+        for row in rows:
+            sample = self.parse_row(row)
+            if sample.id in seen:
+                raise DataError(f"{row.where}: duplicate sample id '{sample.id}' (first at {seen[sample.id]})")
+            seen[sample.id] = row.where
+            if self.keep(sample):
+                samples.append(sample)
+        if not samples:
+            raise DataError(f"{source}: no samples left for task {self.name} ({self.description})")
+        return Dataset(samples[:limit] if limit else samples, source, digest)
+
+
+class MultipleChoiceTask(Task):
+    """Options are shuffled per sample and epoch with a seed from (sample id, epoch), never global random state."""
+
+    kind: ClassVar[AnswerKind] = "letter"
+    shuffle: ClassVar[bool] = True
+
+    def render(self, sample: Sample, epoch: int) -> Prompt:
+        assert sample.correct is not None
+        order = list(range(len(sample.choices)))
+        if self.shuffle:
+            random.Random(shuffle_seed(sample.id, epoch)).shuffle(order)
+        letters = LETTERS[: len(order)]
+        options = "\n".join(f"{letters[i]}) {sample.choices[j].strip()}" for i, j in enumerate(order))
+        text = self.template.format(question=sample.question.strip(), options=options, letters=letters)
+        target = letters[order.index(sample.correct)]
+        return Prompt(sample, epoch, text, target, letters, prompt_hash(text))
+
+
+def shuffle_seed(sample_id: str, epoch: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{sample_id}|{epoch}".encode()).digest()[:8], "big")
+
+
+def prompt_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def registry() -> dict[str, Task]:
+    """Task name -> task (imported here so each task module stays one small file)."""
+    from glassboard.bench.tasks.gpqa import GPQADiamond
+    from glassboard.bench.tasks.gsm8k import GSM8K
+    from glassboard.bench.tasks.math500 import Math500, MathLevel5
+    from glassboard.bench.tasks.mmlu_pro import MMLUPro
+
+    return {task.name: task for task in (GSM8K(), Math500(), MathLevel5(), MMLUPro(), GPQADiamond())}
+
+
+ALIASES = {"math-500": "math500", "math": "math500", "mathl5": "math-l5", "math-level5": "math-l5",
+           "mmlu_pro": "mmlu-pro", "mmlupro": "mmlu-pro", "gpqa": "gpqa-diamond", "gpqa_diamond": "gpqa-diamond"}
+
+
+def get_task(name: str) -> Task:
+    tasks = registry()
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in tasks:
+        raise ConfigError(f"unknown task '{name}'; known tasks: {', '.join(tasks)}")
+    return tasks[key]
