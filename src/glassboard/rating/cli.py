@@ -1,9 +1,231 @@
-"""CLI commands of glassboard.rating (registered on the root Typer app)."""
+"""CLI commands of glassboard.rating (registered on the root Typer app): `glassboard rate`."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from glassboard.rating.leaderboard import Leaderboard
+
+
+class CiMethod(StrEnum):
+    sandwich = "sandwich"
+    bootstrap = "bootstrap"
+    none = "none"
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class BothBad(StrEnum):
+    tie = "tie"
+    drop = "drop"
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.command("rate")(rate_command)
+
+
+def rate_command(
+    file: Annotated[Path, typer.Argument(help="Battle file in LMArena's schema: .jsonl, .json or .parquet.")],
+    style_control: Annotated[
+        bool, typer.Option("--style-control/--no-style-control", help="Add the style-controlled view.")
+    ] = True,
+    ci: Annotated[CiMethod, typer.Option(help="Interval method: robust sandwich, bootstrap, or none.")] = (
+        CiMethod.sandwich
+    ),
+    rounds: Annotated[
+        int | None, typer.Option(min=2, help="Bootstrap rounds (default 1000 raw, 100 style-controlled).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed (results are reproducible for a seed).")] = 0,
+    category: Annotated[str | None, typer.Option(help="Rate only battles of this category.")] = None,
+    language: Annotated[str | None, typer.Option(help="Rate only battles in this language.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    out: Annotated[Path | None, typer.Option(help="Write the output to this file instead of stdout.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Save a PNG plot of both views with their intervals.")] = None,
+    matrices: Annotated[
+        Path | None, typer.Option(help="Write battle-count, win-fraction and predicted-win matrices (JSON).")
+    ] = None,
+    bothbad: Annotated[BothBad, typer.Option(help="'tie (bothbad)' votes: a tie, or dropped.")] = BothBad.tie,
+    reweight: Annotated[bool, typer.Option(help="Weight battles 1/max(n_pair, 50) per model pair.")] = False,
+    anchor: Annotated[str | None, typer.Option(help="Pin this model at --anchor-rating.")] = None,
+    anchor_rating: Annotated[float, typer.Option(help="Rating of the anchor (or the mean).")] = 1000.0,
+    elo: Annotated[bool, typer.Option(help="Add an online Elo column (reference view).")] = False,
+    include_flagged: Annotated[
+        bool, typer.Option(help="Count flagged battles (e.g. identity_revealed); left out by default.")
+    ] = False,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip invalid rows with a warning instead of failing.")] = False,
+    largest_component: Annotated[
+        bool, typer.Option(help="If the comparison graph is split, rate its largest part (with a warning).")
+    ] = False,
+) -> None:
+    """Rate the models of a battle file: Bradley-Terry with 95% intervals, raw and style-controlled."""
+    import warnings
+
+    from glassboard.console import fail
+    from glassboard.rating.errors import RatingError, RatingWarning
+    from glassboard.rating.leaderboard import leaderboard
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RatingWarning)  # shown below, from the leaderboard's list
+            board = leaderboard(
+                file,
+                style_control=style_control,
+                ci=ci.value,
+                rounds=rounds,
+                seed=seed,
+                category=category,
+                language=language,
+                bothbad=bothbad.value,
+                reweight=reweight,
+                anchor=anchor,
+                anchor_rating=anchor_rating,
+                elo=elo,
+                include_flagged=include_flagged,
+                on_invalid="skip" if skip_invalid else "error",
+                connected="largest" if largest_component else "error",
+            )
+    except RatingError as err:
+        fail(str(err))
+    except MemoryError:
+        fail(f"{file}: not enough memory to rate this file")
+    _show_warnings(board.warnings)
+    try:
+        if fmt is OutputFormat.table:
+            _print_table(board, file, ci.value, out)
+        else:
+            text = board.to_json() + "\n" if fmt is OutputFormat.json else board.to_csv()
+            if out is None:
+                typer.echo(text, nl=False)
+            else:
+                out.write_text(text, encoding="utf-8")
+        if matrices is not None:
+            import json
+
+            matrices.write_text(json.dumps(board.matrices()), encoding="utf-8")
+        if plot is not None:
+            _plot(board, plot)
+    except OSError as err:
+        fail(f"cannot write output: {err}")
+
+
+def _show_warnings(messages: list[str]) -> None:
+    from rich.markup import escape
+
+    from glassboard.console import stderr
+
+    console = stderr()
+    for msg in messages:
+        console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True)
+
+
+def _fmt_ci(low: float, high: float, rating: float) -> str:
+    return f"-{rating - low:.1f} / +{high - rating:.1f}"
+
+
+def _print_table(board: Leaderboard, file: Path, ci: str, out: Path | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    style_on = board.style is not None
+    n_models = len(board.rows)
+    title = f"{escape(str(file))}: {board.n_battles:,} battles, {n_models} models"
+    table = Table(title=title, title_style="bold", header_style="bold cyan", expand=False)
+    table.add_column("Model", style="bold")
+    table.add_column("Rank (UB)", justify="right")
+    table.add_column("Rating", justify="right")
+    table.add_column("95% CI", justify="right", style="dim")
+    if style_on:
+        table.add_column("Rank (UB)\nstyle ctrl", justify="right", style="magenta")
+        table.add_column("Rating\nstyle ctrl", justify="right", style="magenta")
+        table.add_column("95% CI", justify="right", style="dim")
+        table.add_column("Shift", justify="right")
+    if board.elo is not None:
+        table.add_column("Elo", justify="right")
+    table.add_column("Votes", justify="right")
+    for row in board.rows:
+        cells: list[Any] = [
+            escape(row["model"]),
+            str(row["rank_ub"]),
+            f"{row['rating']:.1f}",
+            _fmt_ci(row["ci_low"], row["ci_high"], row["rating"]) if ci != "none" else "",
+        ]
+        if style_on:
+            shift = row["rank_shift"]
+            shift_txt = f"[green]▲{shift}[/]" if shift > 0 else f"[red]▼{-shift}[/]" if shift < 0 else "[dim]=[/]"
+            cells += [
+                str(row["style_rank_ub"]),
+                f"{row['style_rating']:.1f}",
+                _fmt_ci(row["style_ci_low"], row["style_ci_high"], row["style_rating"]) if ci != "none" else "",
+                shift_txt,
+            ]
+        if board.elo is not None:
+            cells.append(f"{row['elo']:.1f}")
+        cells.append(f"{row['votes']:,}")
+        table.add_row(*cells)
+    console = Console(width=160) if out is None else Console(file=out.open("w", encoding="utf-8"), width=160)
+    if out is None and console.is_terminal:
+        console = Console()
+    console.print(table)
+    coefs = board.style_coefficients
+    if coefs:
+        st = Table(
+            title="Style coefficients",
+            caption="log-odds per SD of each normalised difference",
+            header_style="bold",
+        )
+        st.add_column("Feature")
+        st.add_column("Coef", justify="right")
+        st.add_column("95% CI", justify="right", style="dim")
+        for c in coefs:
+            st.add_row(c["feature"], f"{c['coef']:+.4f}", f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]")
+        console.print(st)
+    notes = [
+        f"intervals: {board.raw.ci}"
+        + (f" ({board.raw.rounds} rounds, seed {board.raw.seed})" if board.raw.ci == "bootstrap" else "")
+    ]
+    if board.excluded:
+        notes.append("excluded: " + ", ".join(f"{v:,} {k}" for k, v in board.excluded.items()))
+    if board.style is not None and board.style.dropped_features:
+        notes.append("dropped style features: " + ", ".join(board.style.dropped_features))
+    console.print("[dim]" + escape("; ".join(notes)) + "[/]")
+    if out is not None:
+        console.file.close()
+
+
+def _plot(board: Leaderboard, path: Path) -> None:
+    """Horizontal interval plot of both views, best model on top."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = board.rows
+    n = len(rows)
+    y = np.arange(n)[::-1]
+    fig, ax = plt.subplots(figsize=(8, 1.5 + 0.28 * n))
+    views = [("rating", "ci_low", "ci_high", "raw", "tab:blue", 0.15)]
+    if board.style is not None:
+        views.append(("style_rating", "style_ci_low", "style_ci_high", "style-controlled", "tab:purple", -0.15))
+    for key, lo, hi, label, colour, dy in views:
+        vals = np.array([r[key] for r in rows])
+        err = np.array([[r[key] - r[lo] for r in rows], [r[hi] - r[key] for r in rows]])
+        ax.errorbar(vals, y + dy, xerr=err, fmt="o", ms=4, capsize=2, color=colour, label=label)
+    ax.set_yticks(y, [r["model"] for r in rows])
+    ax.set_xlabel(f"rating (95% CI, {board.raw.ci})")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

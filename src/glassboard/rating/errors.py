@@ -1,0 +1,11 @@
+"""The error and warning types of glassboard.rating."""
+
+from __future__ import annotations
+
+
+class RatingError(ValueError):
+    """Bad input to the ratings library (file, rows, options); the message says what and where."""
+
+
+class RatingWarning(UserWarning):
+    """Something the caller should know about a rating (e.g. a model with a single vote) that does not stop it."""

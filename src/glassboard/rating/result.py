@@ -1,0 +1,153 @@
+"""`Ratings` (a fitted rating with intervals) and the rating scale: 400/ln 10 points per logit, centre 1000."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glassboard.rating.errors import RatingError
+
+SCALE = 400.0 / math.log(10.0)  # rating points per unit of log-odds: 400 points = 10:1 odds, as in Elo
+CENTER = 1000.0
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """A fitted rating: `ratings[i]` of `models[i]` with a 95% interval [`ci_low`, `ci_high`].
+
+    `theta` are the strengths in log-odds (sum zero); `cov` the rating covariance (sandwich) and `samples`
+    the bootstrap ratings (rounds x models) when those were computed. Style-controlled fits also carry the
+    style coefficients (log-odds per standard deviation of each normalised feature difference).
+    """
+
+    models: list[str]
+    ratings: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    votes: np.ndarray
+    theta: np.ndarray
+    method: str
+    ci: str
+    n_battles: int
+    cov: np.ndarray | None = None
+    samples: np.ndarray | None = None
+    rounds: int = 0
+    seed: int | None = None
+    anchor: str | None = None
+    features: tuple[str, ...] = ()
+    coef: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    coef_low: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    coef_high: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    feature_scale: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    dropped_features: tuple[str, ...] = ()
+
+    def rank(self) -> np.ndarray:
+        """Ordinal rank by rating: 1 + number of models rated strictly higher."""
+        return rank_by(self.ratings)
+
+    def rank_ub(self) -> np.ndarray:
+        """Rank(UB): 1 + number of models whose lower bound is above this model's upper bound."""
+        return rank_upper_bound(self.ci_low, self.ci_high)
+
+    def as_dict(self) -> dict[str, float]:
+        """{model: rating}."""
+        return {m: float(r) for m, r in zip(self.models, self.ratings, strict=True)}
+
+    def win_probability(self) -> np.ndarray:
+        """Predicted P(row model beats column model), ties counted as half (style features equal)."""
+        diff = (self.ratings[:, None] - self.ratings[None, :]) / SCALE
+        return 1.0 / (1.0 + np.exp(-diff))
+
+    def rows(self) -> list[dict[str, object]]:
+        """One dict per model (model, rating, ci_low, ci_high, rank, rank_ub, votes), best first."""
+        rank, rank_ub = self.rank(), self.rank_ub()
+        order = np.argsort(-self.ratings, kind="stable")
+        return [
+            {
+                "model": self.models[i],
+                "rating": round(float(self.ratings[i]), 2),
+                "ci_low": round(float(self.ci_low[i]), 2),
+                "ci_high": round(float(self.ci_high[i]), 2),
+                "rank": int(rank[i]),
+                "rank_ub": int(rank_ub[i]),
+                "votes": int(self.votes[i]),
+            }
+            for i in order
+        ]
+
+    def style_coefficients(self) -> list[dict[str, object]]:
+        """The style coefficients with their intervals (empty for a plain fit)."""
+        return [
+            {
+                "feature": f,
+                "coef": round(float(c), 5),
+                "ci_low": round(float(lo), 5),
+                "ci_high": round(float(hi), 5),
+            }
+            for f, c, lo, hi in zip(self.features, self.coef, self.coef_low, self.coef_high, strict=True)
+        ]
+
+
+def rank_by(values: np.ndarray) -> np.ndarray:
+    """1 + number of entries strictly greater (ties share the better rank)."""
+    s = np.sort(values)
+    return 1 + len(values) - np.searchsorted(s, values, side="right")
+
+
+def rank_upper_bound(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """1 + number of models whose lower bound is strictly above each model's upper bound."""
+    s = np.sort(low)
+    return 1 + len(low) - np.searchsorted(s, high, side="right")
+
+
+def contrast(n_models: int, anchor: int | None) -> np.ndarray:
+    """Matrix T with T @ theta = theta - mean(theta) (no anchor) or theta - theta[anchor]."""
+    t = np.eye(n_models)
+    if anchor is None:
+        t -= 1.0 / n_models
+    else:
+        t[:, anchor] -= 1.0
+    return t
+
+
+def anchor_index(models: list[str], anchor: str | None) -> int | None:
+    if anchor is None:
+        return None
+    try:
+        return models.index(anchor)
+    except ValueError:
+        raise RatingError(f"anchor model {anchor!r} is not among the rated models") from None
+
+
+def to_scale(
+    theta: np.ndarray,
+    models: list[str],
+    *,
+    cov_theta: np.ndarray | None = None,
+    samples_theta: np.ndarray | None = None,
+    anchor: str | None = None,
+    anchor_rating: float = CENTER,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Map log-odds strengths to points: ratings, ci_low, ci_high, rating covariance, rating samples.
+
+    Without an anchor the mean rating is `anchor_rating` (1000); with one, the anchor sits exactly there
+    (its interval has zero width and the others' intervals are for the difference to it). Intervals come
+    from the bootstrap percentiles when samples are given, else from the sandwich covariance.
+    """
+    k = anchor_index(models, anchor)
+    t = contrast(len(models), k)
+    ratings = anchor_rating + SCALE * (t @ theta)
+    cov = samples = None
+    if samples_theta is not None:
+        samples = anchor_rating + SCALE * (samples_theta @ t.T)
+        low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    elif cov_theta is not None:
+        cov = SCALE**2 * (t @ cov_theta @ t.T)
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        low, high = ratings - Z95 * se, ratings + Z95 * se
+    else:
+        low, high = ratings.copy(), ratings.copy()
+    return ratings, low, high, cov, samples
