@@ -224,7 +224,7 @@ def check_open(battle: dict[str, Any], action: str) -> None:
 
 async def current_board(st: Any) -> Any:
     def compute() -> Any:
-        return st.board.get(st.store.vote_count(), st.store.voted, st.settings.leaderboard_rounds)
+        return st.board.get(st.store.vote_count(), st.store.voted)
 
     return await st.read(compute)
 

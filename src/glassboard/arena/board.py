@@ -25,6 +25,7 @@ class Board:
         return {"votes": self.votes, "rated_votes": self.rated_votes, "rows": self.rows, "message": self.message,
                 "warnings": self.warnings}
 
+
     def widths(self) -> dict[str, float]:
         """95% interval width of each model's raw rating (for the uncertainty sampler)."""
         return {r["model"]: float(r["ci_high"]) - float(r["ci_low"]) for r in self.rows
@@ -35,9 +36,13 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def compute(battles: list[dict[str, Any]], rounds: int = 100) -> Board:
-    """Rate `battles` (LMArena-schema dicts); flagged battles are left out by the rating library."""
+def compute(battles: list[dict[str, Any]]) -> Board:
+    """Rate `battles` (LMArena-schema dicts) with the rating library's `leaderboard` (flagged votes left out).
+
+    Intervals are the library's sandwich (robust) 95% intervals: deterministic and fast enough per page load.
+    """
     from glassboard.rating.errors import RatingError
+    from glassboard.rating.leaderboard import leaderboard
 
     votes = len(battles)
     rated = [b for b in battles if not b.get("flags")]
@@ -46,46 +51,16 @@ def compute(battles: list[dict[str, Any]], rounds: int = 100) -> Board:
         board.message = (f"Not enough votes for a leaderboard yet: {len(rated)} usable vote(s)"
                          f"{f' ({votes - len(rated)} flagged)' if votes != len(rated) else ''}. Battle and vote!")
         return board
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the library collects its warnings in `.warnings`
         try:
-            board.rows = _rows(battles, rounds)
+            result = leaderboard(battles, connected="largest", on_invalid="skip", ci="sandwich")
         except RatingError as err:
             board.message = f"The leaderboard cannot be computed yet: {err}"
-    board.warnings = [str(w.message) for w in caught if "rating" in type(w.message).__name__.lower()]
+            return board
+    board.rows = [_clean(dict(row)) for row in result.rows]
+    board.warnings = list(result.warnings)
     return board
-
-
-def _rows(battles: list[dict[str, Any]], rounds: int) -> list[dict[str, Any]]:
-    """Rows with raw and style-controlled columns side by side.
-
-    Uses the rating library's `leaderboard()` when it provides one; until then it joins the library's own
-    `fit_bt` and `fit_style` results (sandwich intervals) by model name.
-    """
-    try:
-        from glassboard.rating.leaderboard import leaderboard  # type: ignore[import-not-found]
-    except ImportError:
-        leaderboard = None
-    if leaderboard is not None:
-        return [_clean(dict(row)) for row in leaderboard(battles, connected="largest").rows]
-    from glassboard.rating.bt import fit_bt
-    from glassboard.rating.errors import RatingError
-    from glassboard.rating.style import fit_style
-
-    raw = fit_bt(battles, connected="largest")
-    try:
-        style_rows = {r["model"]: r for r in fit_style(battles, connected="largest", on_invalid="skip").rows()}
-    except RatingError:
-        style_rows = {}
-    rows = []
-    for row in raw.rows():
-        style = style_rows.get(row["model"])
-        out = dict(row)
-        for key in ("rating", "ci_low", "ci_high", "rank", "rank_ub"):
-            out[f"style_{key}"] = style[key] if style else None
-        out["rank_shift"] = (row["rank_ub"] - style["rank_ub"]) if style else None
-        rows.append(_clean(out))
-    return rows
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
@@ -100,11 +75,11 @@ class BoardCache:
         self._board: Board | None = None
         self._lock = threading.Lock()
 
-    def get(self, vote_count: int, load: Any, rounds: int) -> Board:
+    def get(self, vote_count: int, load: Any) -> Board:
         with self._lock:
             if self._board is None or self._board.votes != vote_count:
                 battles = list(load())
-                self._board = compute(battles, rounds)
+                self._board = compute(battles)
             return self._board
 
     @property

@@ -32,7 +32,6 @@ class Settings:
     cap_min_battles: int = 20  # caps apply once this many battles were sampled
     generation: dict[str, Any] = field(default_factory=dict)  # sampling overrides for every answer
     secure_cookies: bool = False  # set the Secure flag (serve over HTTPS)
-    leaderboard_rounds: int = 100  # bootstrap rounds for the leaderboard intervals
     seed: int | None = None  # sampler seed (tests)
 
     @classmethod
