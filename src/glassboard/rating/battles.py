@@ -277,7 +277,8 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
         for batch in pf.iter_batches(batch_size=65_536):
             for row in batch.to_pylist():
                 n += 1
-                yield n, row
+                # a columnar file stores "absent" as null: drop those so rows match their JSON form
+                yield n, {k: v for k, v in row.items() if v is not None}
 
 
 def report_invalid(path: str | Path, bad: list[tuple[int, str]], on_invalid: str, total: int) -> None:
@@ -341,8 +342,10 @@ def write_battles(rows: Iterable[Battle | Mapping[str, Any]], path: str | Path) 
             for r in records:
                 if isinstance(r.get("category"), str):
                     r["category"] = [r["category"]]
+        # Columns are the union of all rows' keys (from_pylist would take the first row's keys only).
+        columns = list(dict.fromkeys(k for r in records for k in r)) or list(_KNOWN[:3])
         try:
-            table = pa.Table.from_pylist(records) if records else pa.table({k: [] for k in _KNOWN[:3]})
+            table = pa.table({k: [r.get(k) for r in records] for k in columns})
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise RatingError(f"{path}: cannot write these rows as Parquet ({exc})") from None
         pq.write_table(table, path)

@@ -144,6 +144,9 @@ def to_scale(
     if samples_theta is not None:
         samples = anchor_rating + SCALE * (samples_theta @ t.T)
         low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+        # On separated data (a model that never lost) resampled fits run off and a percentile interval can
+        # miss the estimate itself; widen it to include the estimate (a no-op on well-behaved data).
+        low, high = np.minimum(low, ratings), np.maximum(high, ratings)
     elif cov_theta is not None:
         cov = SCALE**2 * (t @ cov_theta @ t.T)
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None))

@@ -345,6 +345,7 @@ def fit_style_table(
         boot = bootstrap_style(pb, theta, beta, hess, rounds=rounds, seed=seed, ridge=ridge)
         samples_t = boot[:, :m]
         coef_low, coef_high = np.percentile(boot[:, m:], [2.5, 97.5], axis=0).reshape(2, k)
+        coef_low, coef_high = np.minimum(coef_low, beta), np.maximum(coef_high, beta)
     else:
         coef_low, coef_high = beta.copy(), beta.copy()
     ratings, low, high, cov_r, samples = to_scale(
