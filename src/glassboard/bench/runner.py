@@ -90,6 +90,7 @@ async def run_eval(
         "template": task.template,
         "scorer": SCORER_VERSION,
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "time": time.time(),
         "to_request": len(todo),
     }
     started = time.perf_counter()
