@@ -51,12 +51,14 @@ class LiveTurn:
     async def follow(self) -> AsyncIterator[bytes]:
         index = 0
         while True:
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
-            if self.finished:
+            if index < len(self.events):  # everything that arrived meanwhile goes out in one write
+                end = len(self.events)
+                yield b"".join(self.events[index:end])
+                index = end
+            if self.finished and index == len(self.events):
                 return
-            await self._changed.wait()
+            if index == len(self.events):
+                await self._changed.wait()
 
 
 @dataclass
