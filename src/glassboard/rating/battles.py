@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,10 @@ _KNOWN = (
     "flags",
 )
 _MAX_LISTED = 10  # invalid rows named in one error message
+# conv_metadata keys holding the style counts (LMArena's names, plus our emoji counts)
+_META_KEYS = tuple(
+    f"{name}_{side}" for side in "ab" for name in ("header_count", "list_count", "bold_count", "emoji_count")
+) + ("sum_assistant_a_tokens", "sum_assistant_b_tokens")
 Side = Literal["a", "b"]
 
 
@@ -117,16 +122,30 @@ class Battle:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """A count as float; NaN when absent or not a number. (Exact type checks first: this runs per row.)"""
+    kind = type(value)
+    if kind is int or kind is float:
+        return float(value)
+    if value is None or kind is bool or not isinstance(value, numbers.Real):
         return math.nan
     return float(value)
 
 
 def _total(value: Any) -> float:
     """Sum of a count dict ({h1..h6}, {ordered, unordered}, ...) or a plain number; NaN when absent."""
-    if isinstance(value, Mapping):
-        nums = [_number(v) for v in value.values() if v is not None]
-        return float(sum(nums)) if nums else math.nan
+    if type(value) is dict or isinstance(value, Mapping):
+        total, seen = 0.0, False
+        for x in value.values():
+            kind = type(x)
+            if kind is int or kind is float:
+                total += x
+                seen = True
+            elif x is not None:
+                x = _number(x)
+                if x == x:
+                    total += x
+                    seen = True
+        return total if seen else math.nan
     return _number(value)
 
 
@@ -157,19 +176,35 @@ def _check_conversation(value: Any, name: str) -> list[dict[str, Any]] | None:
     return value
 
 
+def _count_ok(value: Any) -> bool:
+    kind = type(value)
+    if kind is int or kind is float:
+        return 0 <= value < math.inf
+    if value is None:
+        return True
+    return kind is not bool and isinstance(value, numbers.Real) and 0 <= value < math.inf
+
+
 def _check_metadata(value: Any) -> dict[str, Any] | None:
+    """Check the style counts we use; LMArena's other metadata keys pass through untouched."""
     if value is None:
         return None
-    if not isinstance(value, Mapping):
-        raise RatingError(f"field 'conv_metadata': expected an object, got {_kind(value)}")
-    for key, v in value.items():
-        nums = list(v.values()) if isinstance(v, Mapping) else [v]
+    if type(value) is not dict:
+        if not isinstance(value, Mapping):
+            raise RatingError(f"field 'conv_metadata': expected an object, got {_kind(value)}")
+        value = dict(value)
+    for key in _META_KEYS:
+        v = value.get(key)
+        if v is None:
+            continue
+        nums = v.values() if type(v) is dict or isinstance(v, Mapping) else (v,)
         for n in nums:
-            if n is None:
-                continue
-            if isinstance(n, bool) or not isinstance(n, int | float) or not math.isfinite(n) or n < 0:
+            kind = type(n)
+            if (kind is int or kind is float) and 0 <= n < math.inf:
+                continue  # the common case, checked inline: this runs for every count of every row
+            if not _count_ok(n):
                 raise RatingError(f"field 'conv_metadata.{key}': expected non-negative counts, got {n!r}")
-    return dict(value)
+    return value
 
 
 def _kind(value: Any) -> str:

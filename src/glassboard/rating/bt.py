@@ -22,6 +22,9 @@ from glassboard.rating.threads import blas_threads
 RIDGE = 1e-6
 REWEIGHT_FLOOR = 50
 _CHUNK = 50  # bootstrap rounds per batch (and per random stream: results do not depend on threads)
+# A bootstrap round stops when its chord step is below this (log-odds). The chord method contracts about
+# tenfold per step here, so the remaining error is near 1e-6 log-odds, i.e. 0.0002 rating points.
+BOOT_TOL = 1e-5
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,15 @@ def aggregate(table: BattleTable, *, bothbad: str = "tie", reweight: bool = Fals
 
 
 # -------------------------------------------------------------------------------------------- numerics
+def sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + e^-z), in place when out is z: about twice as fast as scipy's expit on large arrays."""
+    out = np.negative(z, out=out)
+    with np.errstate(over="ignore"):  # e^-z = inf for z << 0 gives exactly 0, as it should
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
+
+
 def laplacian(lo: np.ndarray, hi: np.ndarray, v: np.ndarray, m: int) -> np.ndarray:
     """sum_p v_p (e_lo - e_hi)(e_lo - e_hi)^T as a dense m x m matrix."""
     off = np.bincount(lo * m + hi, weights=v, minlength=m * m).reshape(m, m)
@@ -211,8 +223,7 @@ def bootstrap(
             np.subtract(score, d, out=d)
             step = cho_solve(factor, inc_t @ d - ridge * th)
             th += step
-            # the chord method contracts ~10x per step: a step below 1e-5 leaves an error near 1e-6 logits
-            done = np.max(np.abs(step), axis=0) < 1e-5
+            done = np.max(np.abs(step), axis=0) < BOOT_TOL
             if done.all():
                 break
         for i in np.flatnonzero(~done):

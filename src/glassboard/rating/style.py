@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
-from scipy.special import expit
 
 from glassboard.rating.bt import (
+    BOOT_TOL,
     RIDGE,
     aggregate,
     augment,
@@ -22,6 +22,7 @@ from glassboard.rating.bt import (
     outcome_scores,
     pair_index,
     pair_weights,
+    sigmoid,
 )
 from glassboard.rating.errors import RatingError, RatingWarning
 from glassboard.rating.features import FEATURES, StyleMatrix, check_features, complete_rows, style_matrix
@@ -144,7 +145,7 @@ def _evaluate(
     """Log-likelihood, gradient and (optionally) information of one block of rows at `params`."""
     m = pb.m
     z = _linear(pb, params[:m], params[m:])
-    p = expit(z)
+    p = sigmoid(z, out=np.empty_like(z))
     # y z - log(1 + e^z) = (y - 1) z + log p, reusing p instead of a separate log1p(exp) pass
     f = float(pb.w @ ((pb.y - 1.0) * z + np.log(p)))
     grad = _gradient(pb, pb.w * (pb.y - p))
@@ -226,7 +227,7 @@ def fit_contextual(
 
 def sandwich_style(pb: StyleProblem, theta: np.ndarray, beta: np.ndarray, hess_aug: np.ndarray) -> np.ndarray:
     """Robust covariance H^-1 J H^-1 of (theta, beta)."""
-    resid = pb.w * (pb.y - expit(_linear(pb, theta, beta)))
+    resid = pb.w * (pb.y - sigmoid(_linear(pb, theta, beta)))
     j = _outer(pb, resid * resid)
     h_inv = cho_solve(cho_factor(hess_aug), np.eye(len(hess_aug)))
     return h_inv @ j @ h_inv
@@ -260,13 +261,12 @@ def bootstrap_style(
         par = start.copy()
         for _ in range(25):
             z = _linear(pb, par[:m], par[m:])
-            p = expit(z, out=z)
+            p = sigmoid(z, out=z)
             np.subtract(pb.y, p, out=p)
             p *= c
             step = cho_solve(factor, _gradient(pb, p) - ridge * par)
             par += step
-            # contraction is ~10x per step, so a step below 1e-6 leaves an error near 1e-7 logits
-            if np.max(np.abs(step)) < 1e-6:
+            if np.max(np.abs(step)) < BOOT_TOL:
                 return par
         th, be, _ = fit_contextual(pb.with_weights(c), par[:m], ridge=ridge)
         return np.concatenate([th, be])
