@@ -18,8 +18,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e .
 	touch $@
 
+# The arena on http://127.0.0.1:8000 with SQLite (./glassboard.db) and the two bundled variants.
 demo: $(VENV)/.installed
-	$(BIN)/glassboard chat smollm2-135m "Explain in two sentences why blind comparisons make model evaluation fairer."
+	$(BIN)/glassboard serve
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
