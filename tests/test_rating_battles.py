@@ -231,3 +231,64 @@ def test_table_filters_flags_category_and_language() -> None:
 def test_side_counts_are_nan_when_unknown() -> None:
     battle = parse_battle({"model_a": "x", "model_b": "y", "winner": "tie", "conv_metadata": {}})
     assert all(math.isnan(v) for v in battle.side_counts("b").values())
+
+
+def _both_readers(path, **filters) -> tuple[BattleTable, BattleTable]:
+    from glassboard.rating.battles import iter_rows
+
+    fast = BattleTable.read(path, **filters)
+    slow = BattleTable._from_rows(iter_rows(path), source=str(path), **filters)
+    return fast, slow
+
+
+def _same(fast: BattleTable, slow: BattleTable) -> None:
+    assert fast.models == slow.models and fast.excluded == slow.excluded and fast.source == slow.source
+    for key in ("a", "b", "outcome", "counts", "rows", "tstamp"):
+        assert np.array_equal(getattr(fast, key), getattr(slow, key), equal_nan=True), key
+
+
+def test_parquet_column_reader_matches_the_row_reader(tmp_path) -> None:
+    from glassboard.rating.columnar import read_parquet_arrays
+
+    conv_a = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "# T\n- x\n**b** 🎉🎉"}]
+    conv_b = [{"role": "assistant", "content": "plain"}]
+    rows = []
+    for i in range(60):
+        row = {
+            "model_a": f"m{i % 5}",
+            "model_b": f"m{(i * 3 + 1) % 7}",
+            "winner": ["model_a", "MODEL_B", "tie", "both_bad"][i % 4],
+            "category": ["coding", "chat"] if i % 3 else "coding",
+            "language": "en" if i % 2 else "de",
+            "flags": ["identity_revealed"] if i % 11 == 0 else [],
+        }
+        if row["model_a"] == row["model_b"]:
+            continue
+        if i % 5:  # LMArena-style metadata without emoji: those are counted from the conversations
+            row["conv_metadata"] = metadata(np.full((2, 5), i % 4), with_emoji=False)
+            row["tstamp"] = float(i)
+        if i % 2:
+            row["conversation_a"], row["conversation_b"] = conv_a, conv_b
+        rows.append(row)
+    path = tmp_path / "mixed.parquet"
+    write_battles(rows, path)
+    assert read_parquet_arrays(path) is not None  # the column reader handles this file
+    for filters in ({}, {"category": "chat"}, {"language": "en", "include_flagged": True}, {"with_style": False}):
+        _same(*_both_readers(path, **filters))
+
+
+def test_parquet_with_invalid_rows_falls_back_to_the_row_reader_messages(tmp_path) -> None:
+    rows = [{"model_a": "a", "model_b": "b", "winner": "model_a"}] * 3 + [
+        {"model_a": "a", "model_b": "b", "winner": "draw"},
+        {"model_a": "c", "model_b": "c", "winner": "tie"},
+    ]
+    path = tmp_path / "bad.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows), path)  # written without validation, as another tool might
+    with pytest.raises(RatingError) as err:
+        BattleTable.read(path)
+    assert "row 4: field 'winner'" in str(err.value) and "row 5: self-battle" in str(err.value)
+    with pytest.warns(RatingWarning, match="2 of 5 rows are invalid"):
+        assert len(BattleTable.read(path, on_invalid="skip")) == 3

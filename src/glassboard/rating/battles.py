@@ -20,6 +20,7 @@ __all__ = [
     "compute_conv_metadata",
     "iter_rows",
     "load_battles",
+    "normalise_winner",
     "parse_battle",
     "style_counts",
     "write_battles",
@@ -220,6 +221,15 @@ def _opt_str(row: Mapping[str, Any], name: str) -> str | None:
     raise RatingError(f"field '{name}': expected a string, got {_kind(value)}")
 
 
+def normalise_winner(label: Any) -> str | None:
+    """The schema label for a winner value (case and known aliases folded), or None if it is not one."""
+    if not isinstance(label, str):
+        return None
+    key = label.strip().lower()
+    key = _WINNER_ALIASES.get(key, key)
+    return key if key in WINNERS else None
+
+
 def parse_battle(row: Any) -> Battle:
     """Validate one row (a mapping in the LMArena schema) into a `Battle`; RatingError names the bad field."""
     if not isinstance(row, Mapping):
@@ -228,10 +238,8 @@ def parse_battle(row: Any) -> Battle:
         value = row.get(name)
         if not isinstance(value, str) or not value.strip():
             raise RatingError(f"field '{name}': expected a model name, got {value!r}")
-    winner = row.get("winner")
-    if isinstance(winner, str):
-        winner = _WINNER_ALIASES.get(winner.strip().lower(), winner.strip().lower())
-    if winner not in WINNERS:
+    winner = normalise_winner(row.get("winner"))
+    if winner is None:
         raise RatingError(f"field 'winner': unknown label {row.get('winner')!r} (expected one of {list(WINNERS)})")
     if row["model_a"] == row["model_b"]:
         raise RatingError(f"self-battle: model_a and model_b are both {row['model_a']!r}")

@@ -86,7 +86,18 @@ class BattleTable:
 
     @classmethod
     def read(cls, path: str | Path, **filters: Any) -> BattleTable:
-        """Stream a battle file into a table (see `from_battles` for the filters)."""
+        """Read a battle file into a table (see `from_battles` for the filters).
+
+        Parquet files are read column by column when their types allow (fast); everything else, and any
+        file with an invalid row, goes through the row reader, which names the bad rows.
+        """
+        if str(path).lower().endswith(".parquet"):
+            from glassboard.rating.columnar import read_parquet_arrays
+
+            fast = {k: v for k, v in filters.items() if k != "on_invalid"}
+            arrays = read_parquet_arrays(path, **fast)
+            if arrays is not None:
+                return cls(source=str(path), **arrays)
         return cls._from_rows(iter_rows(path), source=str(path), **filters)
 
     @classmethod
