@@ -123,3 +123,16 @@ def test_unknown_feature_name_is_an_error() -> None:
     table, _ = synthetic_battles(1_000, 4, seed=17)
     with pytest.raises(RatingError, match="unknown style feature"):
         fit_style(table, features=("length", "italics"))
+
+
+def test_style_with_reweighting_anchor_and_dropped_bothbad() -> None:
+    table, truth = synthetic_battles(
+        20_000, 8, seed=18, theta=np.linspace(-1, 1, 8), style_coef=[0.6, 0, 0, 0, 0.4], popularity=np.arange(1, 9.0)
+    )
+    r = fit_style(table, reweight=True, anchor="model-000", anchor_rating=1100.0, bothbad="drop")
+    assert r.ratings[r.models.index("model-000")] == pytest.approx(1100.0)
+    assert r.ci_high[r.models.index("model-000")] == pytest.approx(1100.0)
+    truth_pts = 1100.0 + SCALE * (truth.theta - truth.theta[0])
+    se = np.maximum((r.ci_high - r.ci_low) / (2 * 1.96), 1e-9)
+    assert np.all(np.abs(r.ratings - truth_pts) < 4 * se + 1e-6)
+    assert r.n_battles < len(table)  # both-bad votes dropped
