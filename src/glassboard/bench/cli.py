@@ -72,7 +72,8 @@ def eval_command(
             except ImportError:
                 fail("--inspect-log needs Inspect AI: pip install 'glassboard[inspect]'")
             path = write_inspect_log(summary, inspect_log)
-            stdout().print(f"  inspect  {path}  (open with: inspect view --log-dir {inspect_log})", highlight=False)
+            stdout().print(f"  inspect  {path}  (open with: inspect view --log-dir {inspect_log})",
+                           highlight=False, soft_wrap=True)
         if result.stopped:
             fail(f"endpoint down, run stopped early: {result.stopped}. {summary.n} finished samples are stored in "
                  f"{result.log_path}; re-run the same command to resume")
@@ -101,7 +102,7 @@ def _print_summary(result, source: str, check) -> None:
     console = stdout()
     epochs = f"{summary.epochs} epoch{'s' if summary.epochs != 1 else ''}"
     console.print(f"[bold]{summary.task}[/] · {escape(summary.model)} ({summary.variant_id}) · "
-                  f"{summary.questions} questions × {epochs} · data {escape(source)}", highlight=False)
+                  f"{summary.questions} questions × {epochs} · data {escape(source)}", highlight=False, soft_wrap=True)
     for name in ("strict", "lenient"):
         score = getattr(summary, name)
         low, high = score.ci
@@ -109,18 +110,18 @@ def _print_summary(result, source: str, check) -> None:
         if score.subject is not None and score.subject.se is not None:
             extra = f"   SE by subject {score.subject.se:.3f} ({score.subject.clusters} subjects)"
         console.print(f"  {name:<8} {_fmt(score.accuracy)}  95% CI [{_fmt(low)}, {_fmt(high)}]   "
-                      f"unparsed {_fmt(score.unparsed_rate, pct=True)}{extra}", highlight=False)
+                      f"unparsed {_fmt(score.unparsed_rate, pct=True)}{extra}", highlight=False, soft_wrap=True)
     if summary.epochs > 1 and summary.strict.within_question_var is not None:
         console.print(f"  epochs   within-question variance: strict {summary.strict.within_question_var:.3f}, "
-                      f"lenient {summary.lenient.within_question_var:.3f}", highlight=False)
+                      f"lenient {summary.lenient.within_question_var:.3f}", highlight=False, soft_wrap=True)
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary.error_kinds.items()))
     note = f" ({kinds}; not scored, retried on re-run)" if summary.errors else " (model errors are never scored)"
-    console.print(f"  errors   {summary.errors}{note}", highlight=False)
+    console.print(f"  errors   {summary.errors}{note}", highlight=False, soft_wrap=True)
     console.print(f"  samples  {escape(str(result.log_path))} ({summary.n} scored: {result.requested} requested "
-                  f"now, {result.resumed} resumed from the log)", highlight=False)
+                  f"now, {result.resumed} resumed from the log)", highlight=False, soft_wrap=True)
     if check is not None:
         console.print(f"  claim    {check.value:.3f}: strict {check.verdict_strict}, lenient {check.verdict_lenient}"
-                      f" at 95% — {check.matches}", highlight=False)
+                      f" at 95% — {check.matches}", highlight=False, soft_wrap=True)
 
 
 def compare_command(
@@ -140,7 +141,7 @@ def compare_command(
         console = stdout()
         a, b = comparison.a, comparison.b
         console.print(f"[bold]{a.task}[/]: A = {escape(a.model)} ({a.variant_id}), B = {escape(b.model)} "
-                      f"({b.variant_id})", highlight=False)
+                      f"({b.variant_id})", highlight=False, soft_wrap=True)
         out: dict[str, Any] = {"task": a.task, "a": str(a.log), "b": str(b.log)}
         for scoring in SCORINGS:
             result = comparison.results[scoring]
@@ -153,7 +154,7 @@ def compare_command(
             power = f"; {needed} questions to detect {abs(delta or diff.mean or 0):.3f} at 80% power" if needed else ""
             console.print(f"  {scoring:<8} A {_fmt(result.mean_a)}  B {_fmt(result.mean_b)}  A-B {_fmt(diff.mean)}  "
                           f"SE {_fmt(diff.se)}  95% CI [{_fmt(diff.ci_low)}, {_fmt(diff.ci_high)}]  "
-                          f"{verdict} ({result.n} shared questions{power})", highlight=False)
+                          f"{verdict} ({result.n} shared questions{power})", highlight=False, soft_wrap=True)
             out[scoring] = {**result.as_dict(), "questions_needed": needed}
         if json_out is not None:
             json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

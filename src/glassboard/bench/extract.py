@@ -38,9 +38,10 @@ ANSWER_WORDS_I18N = (
 )
 _I18N = "|".join(re.escape(w) for w in sorted(ANSWER_WORDS_I18N, key=len, reverse=True))
 _COLON = r"\s*[:：]"
-_DECOR = r"[ \t*_>#`-]*"  # markdown around a label: "**Answer:**", "> Answer:", "### Answer:"
-_LABEL = rf"(?im:^){_DECOR}(?i:final\s+)?(?i:answer){_DECOR}{_COLON}{_DECOR}"
-_LABEL_I18N = rf"(?m:^){_DECOR}(?:{_I18N})(?:\s*\(?[A-Za-z]+\)?)?{_DECOR}{_COLON}{_DECOR}"
+_LEAD = r"[ \t*_>#`-]*"  # markdown before a label: "**Answer:**", "> Answer:", "### Answer:", "- Answer:"
+_DECOR = r"[ \t*_`]*"  # markdown after it (no "-": it would eat a minus sign)
+_LABEL = rf"(?im:^){_LEAD}(?i:final\s+)?(?i:answer){_DECOR}{_COLON}{_DECOR}"
+_LABEL_I18N = rf"(?m:^){_LEAD}(?:{_I18N})(?:\s*\(?[A-Za-z]+\)?)?{_DECOR}{_COLON}{_DECOR}"
 _ANSWER_IS = (
     r"(?i:\b(?:the\s+)?(?:best|correct|right|final|most\s+likely)?\s*(?:answer|option|choice)"
     r"\s+(?:is|would\s+be|should\s+be|will\s+be)\s*:?)"

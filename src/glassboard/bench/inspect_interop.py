@@ -156,15 +156,16 @@ def _sample(record: dict[str, Any], model_name: str) -> EvalSample:
 class GlassboardModelAPI(ModelAPI):
     """Inspect model provider for registry variants: `inspect eval TASK --model glassboard/<variant>`.
 
-    Model args (`-M key=value`): `config` = path of a glassboard.toml registry (default: ./glassboard.toml or the
-    built-in variants). Requests go through glassboard's model layer (its retries and typed errors)."""
+    Model args (`-M key=value`): `registry` = path of a glassboard.toml registry (default: $GLASSBOARD_CONFIG,
+    ./glassboard.toml or the built-in variants). Requests go through glassboard's model layer (its retries and
+    typed errors)."""
 
     def __init__(self, model_name: str, base_url: str | None = None, api_key: str | None = None,
                  config: GenerateConfig = GenerateConfig(), **model_args: Any) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         from glassboard.models.registry import Registry
 
-        self._registry = Registry.load(model_args.get("config"))
+        self._registry = Registry.load(model_args.get("registry"))
         self._variant = self._registry.get(model_name)  # unknown names fail here, with the known ones listed
         self._hub: Any = None
 

@@ -1,6 +1,7 @@
 """A scripted OpenAI-compatible server on loopback, for tests and benchmarks: fixed latency and injected faults.
 
-The scenario is the first path segment, so one server serves every case:
+The scenario is the first path segment, so one server serves every case (GET /stats: requests per scenario;
+GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user message):
   /ok/v1           answers "The answer is 42." (stream or not) after `latency` seconds
   /echo/v1         answers with the last user message, verbatim
   /status500x2/v1  HTTP 500 for the first 2 requests of this scenario, then ok (also 429, 503, 404, 401)
@@ -13,6 +14,7 @@ The scenario is the first path segment, so one server serves every case:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import socket
@@ -31,11 +33,15 @@ DEFAULT_ANSWER = "The answer is 42."
 
 def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
     counts: Counter[str] = Counter()  # requests seen per scenario, owned by this app instance
+    # Requests per prompt (sha256[:16] of the last user message), so a test can check no prompt was asked twice.
+    prompts: Counter[str] = Counter()
 
     async def chat(request: Request) -> Response:
         scenario = request.path_params["scenario"]
         counts[scenario] += 1
         body = await request.json()
+        user = next((m.get("content") for m in reversed(body.get("messages") or []) if m.get("role") == "user"), "")
+        prompts[hashlib.sha256(str(user).encode()).hexdigest()[:16]] += 1
         if latency:
             await asyncio.sleep(latency)
         failing = re.fullmatch(r"status(\d{3})x(\d+)", scenario)
@@ -57,6 +63,9 @@ def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
     async def stats(request: Request) -> Response:
         return JSONResponse(dict(counts))
 
+    async def prompt_stats(request: Request) -> Response:
+        return JSONResponse(dict(prompts))
+
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
 
@@ -65,6 +74,7 @@ def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
             Route("/{scenario}/v1/chat/completions", chat, methods=["POST"]),
             Route("/{scenario}/v1/models", models),
             Route("/stats", stats),
+            Route("/stats/prompts", prompt_stats),
         ]
     )
 
