@@ -54,7 +54,7 @@ def complete_rows(
     an error naming the rows (on_invalid='error') or are left out with a warning (on_invalid='skip')."""
     kept: list[str] = []
     missing = np.zeros(len(table), dtype=bool)
-    unknown = np.isnan(table.counts).any(axis=1)  # (battles, counts)
+    unknown = np.isnan(table.counts.sum(axis=1))  # (battles, counts): NaN on either side stays NaN
     for name in check_features(features):
         nan = unknown[:, _COLUMN[name]]
         if nan.all():
@@ -81,7 +81,7 @@ def complete_rows(
     return table, tuple(kept)
 
 
-def style_matrix(table: BattleTable, features: tuple[str, ...]) -> StyleMatrix:
+def style_matrix(table: BattleTable, features: tuple[str, ...], order: np.ndarray | None = None) -> StyleMatrix:
     """The scaled feature matrix for `features` (all known for every battle; see `complete_rows`).
 
     Each column is divided by its root mean square, i.e. z-scored over both orientations of every battle:
@@ -89,24 +89,31 @@ def style_matrix(table: BattleTable, features: tuple[str, ...]) -> StyleMatrix:
     row's sign exactly and no spurious first-position effect appears. A feature that does not vary across
     battles carries no information and would make the fit singular: it is dropped with a warning.
     """
+    n = len(table) if order is None else len(order)
     if not features:
-        return StyleMatrix(np.zeros((0, len(table))), (), np.zeros(0), ())
-    xt = np.empty((len(features), len(table)))
+        return StyleMatrix(np.zeros((0, n)), (), np.zeros(0), ())
+    # battles in `order` (one gather of whole rows, cheaper than gathering each feature column later)
+    counts = table.counts
+    if order is not None:  # np.take on whole 40-byte rows is ~3x faster than fancy indexing here
+        counts = np.take(counts.reshape(len(table), -1), order, axis=0).reshape(n, 2, -1)
+    xt = np.empty((len(features), n))
     for j, name in enumerate(features):
         col = _COLUMN[name]
-        a, b = table.counts[:, 0, col], table.counts[:, 1, col]
+        a, b = counts[:, 0, col], counts[:, 1, col]
         # float32 arithmetic: counts are exact in it and the ratio needs no more than 7 digits
         xt[j] = (a - b) / (a + b + np.float32(1.0))
-    keep = xt.var(axis=1) > _MIN_VARIANCE
+    mean_sq = np.einsum("ij,ij->i", xt, xt) / max(n, 1)
+    mean = xt.mean(axis=1)
+    keep = mean_sq - mean * mean > _MIN_VARIANCE  # variance
     for name in np.array(features)[~keep]:
         warnings.warn(
-            f"style feature '{name}' has zero variance over the {len(table)} battles; dropped from style control",
+            f"style feature '{name}' has zero variance over the {n} battles; dropped from style control",
             RatingWarning,
             stacklevel=3,
         )
     if not keep.all():
         xt = np.ascontiguousarray(xt[keep])
-    scale = np.sqrt(np.mean(xt * xt, axis=1))
+    scale = np.sqrt(mean_sq[keep])
     xt /= scale[:, None]
     names = tuple(f for f, k in zip(features, keep, strict=True) if k)
     dropped = tuple(f for f, k in zip(features, keep, strict=True) if not k)

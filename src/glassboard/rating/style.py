@@ -56,7 +56,10 @@ class StyleProblem:
         return StyleProblem(self.m, self.lo, self.hi, self.starts, self.sizes, self.y, self.xt, w)
 
 
-def build_problem(table: BattleTable, sm: StyleMatrix, *, bothbad: str, reweight: bool) -> StyleProblem:
+def build_problem(
+    table: BattleTable, features: tuple[str, ...], *, bothbad: str, reweight: bool
+) -> tuple[StyleProblem, StyleMatrix]:
+    """The rows of a style-control fit, sorted by pair, and the feature metadata (names, scale, dropped)."""
     y_all, keep = outcome_scores(table, bothbad)
     rows = None if keep.all() else np.flatnonzero(keep)
     a = table.a if rows is None else table.a[rows]
@@ -67,15 +70,16 @@ def build_problem(table: BattleTable, sm: StyleMatrix, *, bothbad: str, reweight
     src = np.argsort(key, kind="stable")
     if rows is not None:
         src = rows[src]
+    sm = style_matrix(table, features, order=src)
     flip = table.a[src] > table.b[src]
     y = y_all[src]
     y[flip] = 1.0 - y[flip]
-    xt = np.take(sm.xt, src, axis=1)
+    xt = sm.xt  # freshly built for this problem: flipped in place
     xt *= np.where(flip, -1.0, 1.0)  # the features are antisymmetric: swap sides, flip sign
     sizes = np.bincount(row_pair, minlength=len(lo))
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     w = np.repeat(pair_weights(row_pair, len(lo), reweight), sizes)
-    return StyleProblem(table.n_models, lo, hi, starts, sizes, y, xt, w)
+    return StyleProblem(table.n_models, lo, hi, starts, sizes, y, xt, w), sm
 
 
 def _linear(pb: StyleProblem, theta: np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -140,17 +144,20 @@ def split(pb: StyleProblem, parts: int) -> list[StyleProblem]:
 
 
 def _evaluate(
-    pb: StyleProblem, params: np.ndarray, work: np.ndarray, with_hessian: bool
-) -> tuple[float, np.ndarray, np.ndarray | None]:
-    """Log-likelihood, gradient and (optionally) information of one block of rows at `params`."""
+    pb: StyleProblem, params: np.ndarray, work: np.ndarray, level: int
+) -> tuple[float, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """One block of rows at `params`: log-likelihood and gradient; with level >= 1 the information
+    (Hessian), with level 2 also J = sum of squared-score outer products (for the sandwich)."""
     m = pb.m
     z = _linear(pb, params[:m], params[m:])
     p = sigmoid(z, out=np.empty_like(z))
     # y z - log(1 + e^z) = (y - 1) z + log p, reusing p instead of a separate log1p(exp) pass
     f = float(pb.w @ ((pb.y - 1.0) * z + np.log(p)))
-    grad = _gradient(pb, pb.w * (pb.y - p))
-    hess = _outer(pb, pb.w * p * (1.0 - p), work) if with_hessian else None
-    return f, grad, hess
+    resid = pb.w * (pb.y - p)
+    grad = _gradient(pb, resid)
+    hess = _outer(pb, pb.w * p * (1.0 - p), work) if level >= 1 else None
+    score_outer = _outer(pb, resid * resid, work) if level >= 2 else None
+    return f, grad, hess, score_outer
 
 
 class _Blocks:
@@ -162,20 +169,36 @@ class _Blocks:
         self.work = [np.empty((pb.k + 1, len(part.y))) for part in self.parts]
         self.pool = ThreadPoolExecutor(len(self.parts)) if len(self.parts) > 1 else None
 
-    def __call__(self, params: np.ndarray, with_hessian: bool) -> tuple[float, np.ndarray, np.ndarray | None]:
+    def __call__(self, params: np.ndarray, level: int) -> tuple[float, np.ndarray, Any, Any]:
         jobs = zip(self.parts, self.work, strict=True)
         if self.pool is None:
-            results = [_evaluate(part, params, work, with_hessian) for part, work in jobs]
+            results = [_evaluate(part, params, work, level) for part, work in jobs]
         else:
-            results = list(self.pool.map(lambda a: _evaluate(a[0], params, a[1], with_hessian), jobs))
+            results = list(self.pool.map(lambda a: _evaluate(a[0], params, a[1], level), jobs))
         f = sum(r[0] for r in results)
         grad = np.sum([r[1] for r in results], axis=0)
-        hess = np.sum([r[2] for r in results], axis=0) if with_hessian else None
-        return f, grad, hess
+        hess = np.sum([r[2] for r in results], axis=0) if level >= 1 else None
+        score_outer = np.sum([r[3] for r in results], axis=0) if level >= 2 else None
+        return f, grad, hess, score_outer
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown()
+
+
+@dataclass(frozen=True)
+class ContextualFit:
+    """Strengths, style coefficients, the augmented Hessian and J (both at the optimum)."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    hess: np.ndarray
+    score_outer: np.ndarray
+
+    def sandwich(self) -> np.ndarray:
+        """Robust covariance H^-1 J H^-1 of (theta, beta)."""
+        h_inv = cho_solve(cho_factor(self.hess), np.eye(len(self.hess)))
+        return h_inv @ self.score_outer @ h_inv
 
 
 def fit_contextual(
@@ -186,11 +209,12 @@ def fit_contextual(
     tol: float = 1e-7,
     max_iter: int = 100,
     threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Penalised contextual BT MLE by damped Newton; returns (theta, beta, augmented Hessian at the optimum).
+) -> ContextualFit:
+    """Penalised contextual BT MLE by damped Newton.
 
     The Hessian is rebuilt only while steps are large; near the optimum the last factorisation is reused
     (each step then costs one pass over the rows for z, p and the gradient), which converges just as surely.
+    A last pass at the optimum gives the exact Hessian and J for the intervals.
     """
     m, k = pb.m, pb.k
     params = np.concatenate([theta0 - theta0.mean(), np.zeros(k)])
@@ -200,7 +224,7 @@ def fit_contextual(
     f_old, t, big = -np.inf, 1.0, True
     try:
         for _ in range(max_iter):
-            f, grad, hess = blocks(params, big or factor is None)
+            f, grad, hess, _ = blocks(params, 1 if big or factor is None else 0)
             f -= 0.5 * ridge * params @ params
             if f < f_old - 1e-12 * abs(f_old) and t > 1e-8:
                 t *= 0.5  # the last step went too far (only far from the optimum): halve it, re-evaluate
@@ -218,19 +242,12 @@ def fit_contextual(
             big = bool(np.max(np.abs(step)) > 0.02)
             t = 1.0
             params = params + step
-        hess = augment(blocks(params, True)[2], m)
+        _, _, hess, score_outer = blocks(params, 2)
     finally:
         blocks.close()
+    hess = augment(hess, m)
     hess[np.diag_indices(m + k)] += ridge
-    return params[:m], params[m:], hess
-
-
-def sandwich_style(pb: StyleProblem, theta: np.ndarray, beta: np.ndarray, hess_aug: np.ndarray) -> np.ndarray:
-    """Robust covariance H^-1 J H^-1 of (theta, beta)."""
-    resid = pb.w * (pb.y - sigmoid(_linear(pb, theta, beta)))
-    j = _outer(pb, resid * resid)
-    h_inv = cho_solve(cho_factor(hess_aug), np.eye(len(hess_aug)))
-    return h_inv @ j @ h_inv
+    return ContextualFit(params[:m], params[m:], hess, score_outer)
 
 
 def bootstrap_style(
@@ -268,8 +285,8 @@ def bootstrap_style(
             par += step
             if np.max(np.abs(step)) < BOOT_TOL:
                 return par
-        th, be, _ = fit_contextual(pb.with_weights(c), par[:m], ridge=ridge)
-        return np.concatenate([th, be])
+        refit = fit_contextual(pb.with_weights(c), par[:m], ridge=ridge, threads=1)
+        return np.concatenate([refit.theta, refit.beta])
 
     workers = min(threads or os.cpu_count() or 1, rounds)
     with blas_threads(1):
@@ -323,21 +340,21 @@ def fit_style_table(
     ridge: float = RIDGE,
 ) -> Ratings:
     """`fit_style` on a prepared table whose battles all have the given features."""
-    sm = style_matrix(table, features)
+    pb, sm = build_problem(table, features, bothbad=bothbad, reweight=reweight)
     if not sm.names:
         warnings.warn("no style feature is left: the style-controlled rating equals the raw one", RatingWarning, 2)
-    pb = build_problem(table, sm, bothbad=bothbad, reweight=reweight)
     if len(pb.y) == 0:
         raise RatingError(f"{table.source}: no battles left to rate (all were both-bad and dropped)")
     # Warm start from plain BT on aggregated counts (cheap), then Newton on the rows.
     pc = aggregate(table, bothbad=bothbad, reweight=reweight)
     score, count = pc.stats()
     theta0, _ = fit_pairs(pc.lo, pc.hi, score, count, table.n_models, ridge=ridge, tol=1e-4)
-    theta, beta, hess = fit_contextual(pb, theta0, ridge=ridge)
+    fit = fit_contextual(pb, theta0, ridge=ridge)
+    theta, beta, hess = fit.theta, fit.beta, fit.hess
     m, k = table.n_models, pb.k
     cov_t = samples_t = None
     if ci == "sandwich":
-        cov = sandwich_style(pb, theta, beta, hess)
+        cov = fit.sandwich()
         cov_t = cov[:m, :m]
         se_b = np.sqrt(np.clip(np.diag(cov)[m:], 0.0, None))
         coef_low, coef_high = beta - Z95 * se_b, beta + Z95 * se_b

@@ -73,6 +73,8 @@ class BattleTable:
         counts = np.asarray(counts, dtype=np.float32)
         if counts.shape != (n, 2, len(COUNT_NAMES)):
             raise RatingError(f"counts must have shape (n, 2, {len(COUNT_NAMES)})")
+        if np.any(counts < 0) or np.isinf(counts).any():
+            raise RatingError("style counts must be non-negative and finite (NaN marks an unknown count)")
         return cls(
             models=list(models),
             a=a,
