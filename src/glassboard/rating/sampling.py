@@ -34,7 +34,7 @@ class PoissonSampler:
         table_of_value = np.zeros(len(values), dtype=np.int64)
         table_of_value[tabled] = np.arange(1, len(lam_of_table))
         self.table_id = table_of_value[inverse]
-        self.offsets = (self.table_id << _BITS).astype(np.uint32)
+        self.offsets = (self.table_id << _BITS).astype(np.intp)
         self.other_cells = np.flatnonzero(self.table_id == 0)
         self.other_cells = self.other_cells[means[self.other_cells] > 0]
         self.other_means = means[self.other_cells].astype(np.float64)
@@ -67,7 +67,8 @@ class PoissonSampler:
         # raw 64-bit generator output split into two 32-bit uniforms: the cheapest bits numpy offers
         u = rng.bit_generator.random_raw((rounds * k + 1) // 2).view(np.uint32)[: rounds * k]
         u = u.reshape(k, rounds)
-        idx = u >> np.uint32(32 - _BITS)
+        # np.take wants intp indices: build them as such (a uint32 index array costs a conversion pass)
+        idx = np.right_shift(u, np.uint32(32 - _BITS)).astype(np.intp)
         idx += self.offsets[:, None]
         x = np.take(self.tables, idx)
         amb = np.flatnonzero(x == _AMBIGUOUS)
