@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement (the best is reported)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--elo", action="store_true", help="also time online Elo (a Python loop)")
+    parser.add_argument("--threads", type=int, default=None, help="worker threads (default: one per CPU)")
     args = parser.parse_args()
 
     print(f"glassboard.rating benchmark: {args.battles:,} battles, {args.models} models")
@@ -75,19 +76,19 @@ def main() -> None:
     print(f"generated in {time.perf_counter() - t0:.1f} s; battle arrays {data_bytes / 2**20:.0f} MiB")
 
     steps: list[tuple[str, Callable[[], Any], float | None]] = [
-        ("plain BT fit + sandwich CIs", lambda: fit_bt(table), None),
-        ("style-controlled fit + sandwich CIs", lambda: fit_style(table), 2.0),
+        ("plain BT fit + sandwich CIs", lambda: fit_bt(table, threads=args.threads), None),
+        ("style-controlled fit + sandwich CIs", lambda: fit_style(table, threads=args.threads), 2.0),
         (
             f"plain BT + {args.bt_rounds} bootstrap rounds",
-            lambda: fit_bt(table, ci="bootstrap", rounds=args.bt_rounds, seed=1),
+            lambda: fit_bt(table, ci="bootstrap", rounds=args.bt_rounds, seed=1, threads=args.threads),
             2.0,
         ),
         (
             f"style control + {args.style_rounds} bootstrap rounds",
-            lambda: fit_style(table, ci="bootstrap", rounds=args.style_rounds, seed=1),
+            lambda: fit_style(table, ci="bootstrap", rounds=args.style_rounds, seed=1, threads=args.threads),
             30.0,
         ),
-        ("leaderboard(): both views, sandwich CIs, matrices", lambda: leaderboard(table), None),
+        ("leaderboard(): both views, sandwich CIs, matrices", lambda: leaderboard(table, threads=args.threads), None),
     ]
     if args.elo:
         steps.append(("online Elo (reference view)", lambda: fit_elo(table), None))

@@ -185,3 +185,15 @@ def test_never_nan_on_random_small_battle_sets(battles: list[tuple[int, int, int
             for arr in (r.ratings, r.ci_low, r.ci_high):
                 assert np.all(np.isfinite(arr))
             assert np.all(r.ci_low <= r.ratings + 1e-6) and np.all(r.ratings <= r.ci_high + 1e-6)
+
+
+def test_bootstrap_results_do_not_depend_on_the_thread_count() -> None:
+    from glassboard.rating.style import fit_style
+
+    table, _ = synthetic_battles(8_000, 6, seed=9, style_coef=[0.5, 0, 0, 0, 0.3])
+    one = fit_bt(table, ci="bootstrap", rounds=120, seed=4, threads=1)
+    two = fit_bt(table, ci="bootstrap", rounds=120, seed=4, threads=2)
+    assert np.array_equal(one.samples, two.samples)
+    s1 = fit_style(table, ci="bootstrap", rounds=12, seed=4, threads=1)
+    s2 = fit_style(table, ci="bootstrap", rounds=12, seed=4, threads=2)
+    assert np.array_equal(s1.samples, s2.samples) and np.array_equal(s1.coef_low, s2.coef_low)

@@ -261,19 +261,21 @@ def fit_bt(
     anchor_rating: float = CENTER,
     connected: Literal["error", "largest"] = "error",
     ridge: float = RIDGE,
+    threads: int | None = None,
     **filters: Any,
 ) -> Ratings:
     """Bradley-Terry ratings with 95% intervals; ties (and by default both-bad) count as half a win each.
 
     `battles` is a path (.jsonl/.json/.parquet), a BattleTable, or an iterable of Battle records / dicts;
-    `filters` (category, language, include_flagged, on_invalid) apply when reading.
+    `filters` (category, language, include_flagged, on_invalid) apply when reading. `threads` caps the
+    worker threads of the bootstrap (default: one per CPU).
     """
     check_ci(ci, rounds)
     with blas_threads(1):
         table = prepare(as_table(battles, with_style=False, **filters), connected=connected)
         return fit_bt_table(
             table, ci=ci, rounds=rounds, seed=seed, bothbad=bothbad, reweight=reweight, anchor=anchor,
-            anchor_rating=anchor_rating, ridge=ridge,
+            anchor_rating=anchor_rating, ridge=ridge, threads=threads,
         )  # fmt: skip
 
 
@@ -295,6 +297,7 @@ def fit_bt_table(
     anchor: str | None = None,
     anchor_rating: float = CENTER,
     ridge: float = RIDGE,
+    threads: int | None = None,
 ) -> Ratings:
     """`fit_bt` on a prepared table (see `table.prepare`)."""
     pc = aggregate(table, bothbad=bothbad, reweight=reweight)
@@ -306,7 +309,7 @@ def fit_bt_table(
     if ci == "sandwich":
         cov_t = sandwich(pc, theta, hess)
     elif ci == "bootstrap":
-        samples_t = bootstrap(pc, theta, hess, rounds=rounds, seed=seed, ridge=ridge)
+        samples_t = bootstrap(pc, theta, hess, rounds=rounds, seed=seed, ridge=ridge, threads=threads)
     ratings, low, high, cov, samples = to_scale(
         theta, table.models, cov_theta=cov_t, samples_theta=samples_t, anchor=anchor, anchor_rating=anchor_rating
     )

@@ -98,6 +98,7 @@ def leaderboard(
     language: str | None = None,
     include_flagged: bool = False,
     on_invalid: Literal["error", "skip"] = "error",
+    threads: int | None = None,
 ) -> Leaderboard:
     """Rate `battles` (a path, a BattleTable, or Battle records / schema dicts) in both views.
 
@@ -121,10 +122,11 @@ def leaderboard(
             table, usable = complete_rows(table, features, on_invalid)
         table = prepare(table, connected=connected)
         common = {"bothbad": bothbad, "anchor": anchor, "anchor_rating": anchor_rating}
-        raw = fit_bt_table(table, ci=ci, rounds=raw_rounds, seed=seed, reweight=reweight, **common)
+        fit = {"ci": ci, "seed": seed, "reweight": reweight, "threads": threads, **common}
+        raw = fit_bt_table(table, rounds=raw_rounds, **fit)
         style = None
         if style_control:
-            style = fit_style_table(table, usable, ci=ci, rounds=style_rounds, seed=seed, reweight=reweight, **common)
+            style = fit_style_table(table, usable, rounds=style_rounds, **fit)
         elo_r = elo_table(table, **common) if elo else None
     messages = [str(w.message) for w in caught if issubclass(w.category, RatingWarning)]
     for w in caught:  # hand every warning on to the caller's filters

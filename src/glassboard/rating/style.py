@@ -309,6 +309,7 @@ def fit_style(
     anchor_rating: float = CENTER,
     connected: Literal["error", "largest"] = "error",
     ridge: float = RIDGE,
+    threads: int | None = None,
     on_invalid: Literal["error", "skip"] = "error",
     **filters: Any,
 ) -> Ratings:
@@ -322,7 +323,7 @@ def fit_style(
         table = prepare(table, connected=connected)
         return fit_style_table(
             table, usable, ci=ci, rounds=rounds, seed=seed, bothbad=bothbad, reweight=reweight, anchor=anchor,
-            anchor_rating=anchor_rating, ridge=ridge,
+            anchor_rating=anchor_rating, ridge=ridge, threads=threads,
         )  # fmt: skip
 
 
@@ -338,6 +339,7 @@ def fit_style_table(
     anchor: str | None,
     anchor_rating: float,
     ridge: float = RIDGE,
+    threads: int | None = None,
 ) -> Ratings:
     """`fit_style` on a prepared table whose battles all have the given features."""
     pb, sm = build_problem(table, features, bothbad=bothbad, reweight=reweight)
@@ -349,7 +351,7 @@ def fit_style_table(
     pc = aggregate(table, bothbad=bothbad, reweight=reweight)
     score, count = pc.stats()
     theta0, _ = fit_pairs(pc.lo, pc.hi, score, count, table.n_models, ridge=ridge, tol=1e-4)
-    fit = fit_contextual(pb, theta0, ridge=ridge)
+    fit = fit_contextual(pb, theta0, ridge=ridge, threads=threads)
     theta, beta, hess = fit.theta, fit.beta, fit.hess
     m, k = table.n_models, pb.k
     cov_t = samples_t = None
@@ -359,7 +361,7 @@ def fit_style_table(
         se_b = np.sqrt(np.clip(np.diag(cov)[m:], 0.0, None))
         coef_low, coef_high = beta - Z95 * se_b, beta + Z95 * se_b
     elif ci == "bootstrap":
-        boot = bootstrap_style(pb, theta, beta, hess, rounds=rounds, seed=seed, ridge=ridge)
+        boot = bootstrap_style(pb, theta, beta, hess, rounds=rounds, seed=seed, ridge=ridge, threads=threads)
         samples_t = boot[:, :m]
         coef_low, coef_high = np.percentile(boot[:, m:], [2.5, 97.5], axis=0).reshape(2, k)
         coef_low, coef_high = np.minimum(coef_low, beta), np.maximum(coef_high, beta)
