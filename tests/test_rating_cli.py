@@ -108,3 +108,15 @@ def test_missing_file_and_disconnected_graph(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "2 disconnected parts" in result.output
     result = _run(str(path), "--no-style-control", "--largest-component", "--format", "json")
     assert result.exit_code == 0 and "warning:" in result.output and "leaving out 2: c, d" in result.output
+
+
+def test_library_imports_no_server_or_cli_modules() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, glassboard.rating.leaderboard, glassboard.rating.columnar, glassboard.rating.elo\n"
+        "bad = [m for m in ('fastapi', 'sqlalchemy', 'typer', 'uvicorn') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
