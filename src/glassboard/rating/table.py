@@ -203,11 +203,7 @@ class BattleTable:
 
     def components(self) -> list[np.ndarray]:
         """Connected parts of the comparison graph (model indices), largest first."""
-        from scipy.sparse.csgraph import connected_components
-
-        n_parts, labels = connected_components(_graph(self.a, self.b, self.n_models), directed=False)
-        parts = [np.flatnonzero(labels == k) for k in range(n_parts)]
-        return sorted(parts, key=lambda p: (-len(p), int(p[0])))
+        return _components(_result_graph(self), self.n_models)
 
     def names(self, idx: Iterable[int], limit: int = 8) -> str:
         """Comma-separated model names, truncated after `limit`."""
@@ -239,7 +235,8 @@ def prepare(table: BattleTable, *, connected: Literal["error", "largest"] = "err
     if len(table) == 0:
         why = ", ".join(f"{v} {k}" for k, v in table.excluded.items())
         raise RatingError(f"{table.source}: no battles left to rate" + (f" (excluded: {why})" if why else ""))
-    parts = table.components()
+    graph = _result_graph(table)
+    parts = _components(graph, table.n_models)
     if len(parts) > 1:
         listing = "\n".join(f"  part {i + 1} ({len(p)} models): {table.names(p)}" for i, p in enumerate(parts[:6]))
         more = f"\n  ... and {len(parts) - 6} more parts" if len(parts) > 6 else ""
@@ -259,6 +256,7 @@ def prepare(table: BattleTable, *, connected: Literal["error", "largest"] = "err
         keep = np.zeros(table.n_models, dtype=bool)
         keep[parts[0]] = True
         table = table.subset(keep[table.a] & keep[table.b])
+        graph = _result_graph(table)
     if table.n_models < 2:
         raise RatingError(f"{table.source}: at least two models are needed for a rating")
     single = np.flatnonzero(table.votes() == 1)
@@ -269,11 +267,11 @@ def prepare(table: BattleTable, *, connected: Literal["error", "largest"] = "err
             RatingWarning,
             stacklevel=2,
         )
-    _warn_separation(table)
+    _warn_separation(table, graph)
     return table
 
 
-def _warn_separation(table: BattleTable) -> None:
+def _warn_separation(table: BattleTable, graph: Any) -> None:
     """Warn when some group of models never lost (or never won) against the rest.
 
     The BT maximum-likelihood estimate is then infinite for that group; a tiny ridge penalty keeps the
@@ -281,11 +279,8 @@ def _warn_separation(table: BattleTable) -> None:
     """
     from scipy.sparse.csgraph import connected_components
 
-    # Edge winner -> loser and, for ties, both ways: the MLE is finite iff this graph is strongly connected.
-    o = table.outcome
-    src = np.concatenate([table.a[o != B_WINS], table.b[o != A_WINS]])
-    dst = np.concatenate([table.b[o != B_WINS], table.a[o != A_WINS]])
-    n_parts, labels = connected_components(_graph(src, dst, table.n_models), directed=True, connection="strong")
+    # The MLE is finite iff the "beat or tied" graph is strongly connected.
+    n_parts, labels = connected_components(graph, directed=True, connection="strong")
     if n_parts == 1:
         return
     odd = np.flatnonzero(labels != np.argmax(np.bincount(labels)))
@@ -297,10 +292,29 @@ def _warn_separation(table: BattleTable) -> None:
     )
 
 
-def _graph(src: np.ndarray, dst: np.ndarray, m: int) -> Any:
-    """Sparse adjacency of the distinct edges src -> dst (deduplicated first: far fewer than battles)."""
+def _components(graph: Any, m: int) -> list[np.ndarray]:
+    from scipy.sparse.csgraph import connected_components
+
+    n_parts, labels = connected_components(graph, directed=False)
+    order = np.argsort(labels, kind="stable")
+    parts = np.split(order, np.cumsum(np.bincount(labels, minlength=n_parts))[:-1])
+    return sorted(parts, key=lambda p: (-len(p), int(p[0])))
+
+
+def _result_graph(table: BattleTable) -> Any:
+    """Sparse graph with an edge i -> j when i beat or tied j at least once (built from distinct pairs)."""
     from scipy.sparse import csr_matrix
 
-    key = src.astype(np.int64) * m + dst
-    keys = np.flatnonzero(np.bincount(key, minlength=m * m)) if m * m <= 4_000_000 else np.unique(key)
-    return csr_matrix((np.ones(len(keys), dtype=np.int8), (keys // m, keys % m)), shape=(m, m))
+    m = table.n_models
+    key = table.a.astype(np.int64) * m + table.b
+    o = table.outcome
+    a_side = (o != B_WINS).astype(np.float64)  # model_a beat or tied model_b
+    b_side = (o != A_WINS).astype(np.float64)
+    if m * m <= 4_000_000:  # dense key space: bincount, much faster than unique
+        fwd = np.flatnonzero(np.bincount(key, weights=a_side, minlength=m * m))
+        bwd = np.flatnonzero(np.bincount(key, weights=b_side, minlength=m * m))
+    else:
+        fwd, bwd = np.unique(key[a_side > 0]), np.unique(key[b_side > 0])
+    src = np.concatenate([fwd // m, bwd % m])
+    dst = np.concatenate([fwd % m, bwd // m])
+    return csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
