@@ -53,20 +53,23 @@ def complete_rows(
     """Drop features unknown for every battle (warning); battles missing a feature that others have are
     an error naming the rows (on_invalid='error') or are left out with a warning (on_invalid='skip')."""
     kept: list[str] = []
+    unavailable: list[str] = []
     missing = np.zeros(len(table), dtype=bool)
     unknown = np.isnan(table.counts.sum(axis=1))  # (battles, counts): NaN on either side stays NaN
     for name in check_features(features):
         nan = unknown[:, _COLUMN[name]]
         if nan.all():
-            warnings.warn(
-                f"style feature '{name}' is unavailable (not in conv_metadata and no conversations to count "
-                "it from); style control goes on without it",
-                RatingWarning,
-                stacklevel=3,
-            )
+            unavailable.append(name)
             continue
         kept.append(name)
         missing |= nan
+    if unavailable:
+        warnings.warn(
+            f"style feature(s) {', '.join(repr(f) for f in unavailable)} unavailable (not in conv_metadata and "
+            "no conversations to count them from); style control goes on without them",
+            RatingWarning,
+            stacklevel=3,
+        )
     if missing.any():
         rows = table.rows[missing]
         listed = ", ".join(str(r) for r in rows[:10]) + (f", ... ({len(rows) - 10} more)" if len(rows) > 10 else "")
