@@ -5,6 +5,8 @@
 The scripted server runs in its own process (its CPU is not counted). The real CLI runs as a subprocess on a
 GSM8K-shaped file of N items built from ../shared/data/gsm8k/test.jsonl; wall time is measured around the whole
 process (start-up included) and CPU (user + system) from that process's rusage. Ideal wall time = N * L / C.
+Also printed: the phases from the run log's timestamps, the server's CPU during the run, the 1-minute load average
+(the machine is shared: other processes stretch the wall time).
 Targets (issue 5): wall <= 1.15 x ideal and CPU <= 3 ms per sample at C = 100.
 """
 
@@ -40,6 +42,12 @@ def make_data(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8") as out:
         for i in range(n):
             out.write(json.dumps(rows[i % len(rows)]) + "\n")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_once(workdir: Path, data: Path, config: Path, concurrency: int, n: int) -> tuple[float, float, dict]:
@@ -92,12 +100,14 @@ def main() -> None:
             print(f"N = {args.n} samples, latency L = {args.latency} s, {os.cpu_count()} cores, "
                   f"python {sys.version.split()[0]}")
             print(f"{'C':>5} {'ideal s':>8} {'wall s':>8} {'x ideal':>8} {'CPU s':>7} {'CPU ms/sample':>14} "
-                  f"{'start-up':>9} {'requests':>9} {'tail':>6} {'load':>5}  target")
+                  f"{'start-up':>9} {'requests':>9} {'tail':>6} {'server CPU s':>13} {'load':>5}  target")
             for concurrency in args.concurrency:
                 ideal = args.n * args.latency / concurrency
                 for _ in range(args.repeat):
                     load = os.getloadavg()[0]  # other processes on the machine slow the wall time down
+                    server_before = process_cpu(server.pid)
                     wall, cpu, phases = run_once(workdir, data, config, concurrency, args.n)
+                    server_cpu = process_cpu(server.pid) - server_before
                     per_sample = cpu / args.n * 1000
                     target = ""
                     if concurrency == 100:
@@ -105,7 +115,7 @@ def main() -> None:
                         target = f"wall <= {1.15 * ideal:.1f} s, CPU <= 3 ms: {'met' if ok else 'NOT met'}"
                     print(f"{concurrency:>5} {ideal:>8.1f} {wall:>8.2f} {wall / ideal:>8.2f} {cpu:>7.2f} "
                           f"{per_sample:>14.2f} {phases['startup']:>9.2f} {phases['requests']:>9.2f} "
-                          f"{phases['tail']:>6.2f} {load:>5.1f}  {target}")
+                          f"{phases['tail']:>6.2f} {server_cpu:>13.2f} {load:>5.1f}  {target}")
             print(ANCHORS)
         finally:
             server.terminate()

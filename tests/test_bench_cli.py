@@ -44,7 +44,7 @@ def test_eval_bundled_model_json_claim_inspect_log_and_resume(tmp_path: Path) ->
     from inspect_ai.log import read_eval_log
 
     data = write_jsonl(tmp_path / "gsm8k.jsonl", gsm8k_rows(2))
-    args = ["eval", "smollm2-135m", "--task", "gsm8k", "--data", str(data), "--max-tokens", "16",
+    args = ["eval", "smollm2-135m", "--task", "gsm8k", "--data", str(data), "--max-tokens", "8",
             "--temperature", "0", "--claim", "55%", "--json", "out.json"]
     result = glassboard(*args, "--inspect-log", "inspect-logs", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -82,7 +82,7 @@ def test_eval_bundled_model_json_claim_inspect_log_and_resume(tmp_path: Path) ->
 def test_eval_through_llama_cpp_openai_server(llama_server: str, tmp_path: Path) -> None:
     config = tmp_path / "glassboard.toml"
     config.write_text(f"[models.served]\nbackend = 'openai'\nmodel = 'smollm2-135m'\nbase_url = '{llama_server}'\n"
-                      "params = { temperature = 0.0, max_tokens = 16 }\n")
+                      "params = { temperature = 0.0, max_tokens = 8 }\n")
     data = write_jsonl(tmp_path / "mmlu.jsonl", mmlu_pro_rows(2))
     result = glassboard("eval", "served", "--task", "mmlu-pro", "--data", str(data), "--json", "out.json",
                         "--concurrency", "2", cwd=tmp_path, timeout=300)

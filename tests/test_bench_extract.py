@@ -132,3 +132,11 @@ def test_every_rung_is_documented() -> None:
     for rungs in LENIENT.values():
         ids = [rung.id for rung in rungs]
         assert len(ids) == len(set(ids))
+
+
+def test_docs_list_every_rung() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "bench.md").read_text(encoding="utf-8")
+    for kind, rung_id, _ in ladder_table():
+        assert f"| {kind} | {rung_id} |" in docs, f"docs/bench.md does not list {kind}/{rung_id}"

@@ -135,3 +135,29 @@ def test_overrides_make_a_new_variant() -> None:
     assert with_overrides(base) is base
     shorter = with_overrides(base, max_tokens=48, temperature=0.0)
     assert shorter.params.max_tokens == 48 and shorter.id != base.id and shorter.name == base.name
+
+
+async def test_summary_rescores_records_of_an_older_scorer(server: ScriptedServer, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "g.jsonl", gsm8k_rows(6))
+    result = await run(variant_for(server.base_url("echo")), "gsm8k", data, tmp_path / "runs")
+    assert summarize(result.log_path).rescored == 0
+    lines = []
+    for line in result.log_path.read_text().splitlines():
+        record = json.loads(line)
+        if record["type"] == "sample":  # as if written by an older, different scorer
+            record.update(scorer="0", strict={"answer": "x", "pattern": "old", "correct": True})
+        lines.append(json.dumps(record))
+    result.log_path.write_text("\n".join(lines) + "\n")
+    again = summarize(result.log_path)
+    assert again.rescored == 6 and again.strict.accuracy == result.summary.strict.accuracy == pytest.approx(2 / 6)
+
+
+async def test_torn_last_line_of_a_killed_writer_is_skipped(server: ScriptedServer, tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "g.jsonl", gsm8k_rows(3))
+    variant = variant_for(server.base_url("echo"))
+    first = await run(variant, "gsm8k", data, tmp_path / "runs", limit=2)
+    with first.log_path.open("a") as handle:
+        handle.write('{"type":"sample","variant":"x","id":"2","ep')  # died mid-write
+    second = await run(variant, "gsm8k", data, tmp_path / "runs")
+    assert (second.requested, second.resumed, second.summary.n) == (1, 2, 3)
+    assert read_log(second.log_path).torn == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -212,6 +211,3 @@ def ladder_table() -> list[tuple[str, str, str]]:
         rows.append((kind, STRICT[kind].id, STRICT[kind].description))
         rows.extend((kind, rung.id, rung.description) for rung in LENIENT[kind])
     return rows
-
-
-Extractor = Callable[[str, AnswerKind, str], Extraction]

@@ -6,7 +6,6 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -72,9 +71,11 @@ def read_log(path: Path) -> LogContents:
             contents.headers.append(item)
         elif kind == "sample":
             try:
-                contents.records[record_key(item)] = item
+                key = record_key(item)
             except (KeyError, TypeError, ValueError):
                 raise DataError(f"{path} line {number}: sample record without id/epoch/prompt_hash") from None
+            contents.records.pop(key, None)  # re-inserted, so the dict stays in order of each key's last write
+            contents.records[key] = item
         else:
             raise DataError(f"{path} line {number}: not a glassboard run log record")
         contents.lines += 1
@@ -121,7 +122,3 @@ def _ends_with_newline(path: Path) -> bool:
     with path.open("rb") as handle:
         handle.seek(-1, os.SEEK_END)
         return handle.read(1) == b"\n"
-
-
-def iter_samples(contents: LogContents) -> Iterator[dict[str, Any]]:
-    return iter(contents.records.values())
