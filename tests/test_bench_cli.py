@@ -184,8 +184,14 @@ def test_endpoint_down_is_a_clear_message_and_keeps_finished_samples(tmp_path: P
             str(tmp_path / "runs"), "--concurrency", "2", "--no-progress"]
     with ScriptedServer(port=port):
         assert invoke(*args, "--limit", "4").exit_code == 0
-    result = invoke(*args)
+    result = invoke(*args, "--inspect-log", str(tmp_path / "inspect"))
     assert result.exit_code == 2 and "Traceback" not in result.stderr
     assert "endpoint down, run stopped early" in result.stderr and "connection" in result.stderr
     assert "4 finished samples are stored" in result.stderr and "re-run the same command to resume" in result.stderr
     assert "errors" in result.stdout  # the partial summary is printed first
+
+    from inspect_ai.log import read_eval_log
+
+    inspect_log = read_eval_log(str(next((tmp_path / "inspect").glob("*.eval"))))
+    assert inspect_log.status == "error" and "connection" in (inspect_log.error.message if inspect_log.error else "")
+    assert sum(1 for s in inspect_log.samples or [] if s.error is None) == 4

@@ -71,7 +71,7 @@ def eval_command(
                 from glassboard.bench.inspect_interop import write_inspect_log
             except ImportError:
                 fail("--inspect-log needs Inspect AI: pip install 'glassboard[inspect]'")
-            path = write_inspect_log(summary, inspect_log)
+            path = write_inspect_log(summary, inspect_log, stopped=result.stopped)
             stdout().print(f"  inspect  {path}  (open with: inspect view --log-dir {inspect_log})",
                            highlight=False, soft_wrap=True)
         if result.stopped:

@@ -36,11 +36,12 @@ from inspect_ai.tool import ToolChoice, ToolInfo
 from glassboard.bench.summary import SCORINGS, RunSummary
 
 
-def write_inspect_log(summary: RunSummary, log_dir: Path | str) -> Path:
+def write_inspect_log(summary: RunSummary, log_dir: Path | str, stopped: str | None = None) -> Path:
     """Write `summary` (with its per-sample records) as an Inspect `.eval` log in `log_dir`; returns its path.
 
     Each sample carries two scores, "strict" and "lenient" (C/I with the extracted answer and the pattern id);
-    samples that ended in a model error carry the error and no score, as in Inspect's own logs."""
+    samples that ended in a model error carry the error and no score, as in Inspect's own logs. A run that stopped
+    early (`stopped` = the reason) is written with status "error"."""
     from glassboard import __version__
 
     header = _header(summary)
@@ -66,7 +67,8 @@ def write_inspect_log(summary: RunSummary, log_dir: Path | str) -> Path:
         ],
     )
     log = EvalLog(
-        status="success",
+        status="error" if stopped else "success",
+        error=EvalError(message=f"run stopped early: {stopped}", traceback="", traceback_ansi="") if stopped else None,
         eval=EvalSpec(
             created=created,
             run_id=run_id,
