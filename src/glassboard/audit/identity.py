@@ -163,11 +163,11 @@ async def sample_completions(
 # ----------------------------------------------------------------------------------------------- the audit
 @dataclass
 class IdentityOptions:
-    """Budget and test settings; the defaults are the CLI's (about 6,000 generated tokens)."""
+    """Budget and test settings; the defaults are the CLI's (200 completions, about 4,500 generated tokens)."""
 
     prompts: list[str] = field(default_factory=list)
     samples: int = 10
-    max_tokens: int = 30
+    max_tokens: int = 24
     seed: int = 0
     temperature: float | None = None  # None: each side samples at its own configured temperature
     length: int = 100
@@ -190,19 +190,51 @@ class IdentityOptions:
 
 
 def effective_temperature(model: Any, options: IdentityOptions) -> float:
+    """The side's sampling temperature: --temperature for both sides, else the variant's own."""
     return options.temperature if options.temperature is not None else model.variant.params.temperature
 
 
-async def audit_identity(hub: Any, a: str, b: str, options: IdentityOptions, progress: Progress | None = None) -> dict:
+def effective_max_tokens(model: Any, options: IdentityOptions) -> int:
+    """The budget, but never more than the variant serves: an endpoint that caps answers is serving that."""
+    return min(options.max_tokens, model.variant.params.max_tokens)
+
+
+SampleCache = dict[tuple[Any, ...], tuple[list[list[str]], int]]
+
+
+async def cached_samples(
+    model: Any, options: IdentityOptions, side: str, cache: SampleCache | None, progress: Progress | None
+) -> tuple[list[list[str]], int]:
+    """Sample one side, or reuse a sample set drawn with exactly the same variant, side, seeds and budget.
+
+    The providers audit compares every endpoint with one reference, whose samples are drawn once this way.
+    """
+    max_tokens = effective_max_tokens(model, options)
+    key = (model.variant.id, side, options.seed, tuple(options.prompts), options.samples, max_tokens,
+           options.temperature)
+    if cache is not None and key in cache:
+        if progress:
+            progress(len(options.prompts) * options.samples)
+        return cache[key]
+    result = await sample_completions(
+        model, options.prompts, options.samples, side=side, seed=options.seed, max_tokens=max_tokens,
+        temperature=options.temperature, progress=progress,
+    )
+    if cache is not None:
+        cache[key] = result
+    return result
+
+
+async def audit_identity(
+    hub: Any, a: str, b: str, options: IdentityOptions, progress: Progress | None = None,
+    cache: SampleCache | None = None,
+) -> dict:
     """Are A and B the same served model? Returns the JSON-able report (statistic, p_value, samples, verdict, ...)."""
     options.validate()
     model_a, model_b = hub.get(a), hub.get(b)
     started, cpu = time.perf_counter(), time.process_time()
-    common = dict(
-        seed=options.seed, max_tokens=options.max_tokens, temperature=options.temperature, progress=progress
-    )
-    samples_a, tokens_a = await sample_completions(model_a, options.prompts, options.samples, side="a", **common)
-    samples_b, tokens_b = await sample_completions(model_b, options.prompts, options.samples, side="b", **common)
+    samples_a, tokens_a = await cached_samples(model_a, options, "a", cache, progress)
+    samples_b, tokens_b = await cached_samples(model_b, options, "b", cache, progress)
     result = mmd_test(
         samples_a, samples_b, length=options.length, permutations=options.permutations, seed=options.seed
     )
@@ -219,7 +251,8 @@ async def audit_identity(hub: Any, a: str, b: str, options: IdentityOptions, pro
         "settings": {
             "prompts": len(options.prompts),
             "samples_per_prompt": options.samples,
-            "max_tokens": options.max_tokens,
+            "max_tokens_a": effective_max_tokens(model_a, options),
+            "max_tokens_b": effective_max_tokens(model_b, options),
             "length": options.length,
             "seed": options.seed,
             "temperature_a": effective_temperature(model_a, options),

@@ -1,0 +1,124 @@
+"""Style audit: per-variant answer style, raw vs style-controlled rating and rank, and which ranks come from style."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from glassboard.models.types import ConfigError
+
+STYLE_COLUMNS = ("tokens", "headers", "lists", "bold", "emoji")  # the order of BattleTable.counts
+LEAD_SHARE = 0.5  # a lead "comes from style" when style control removes at least half of it
+RANK_DROP = 2  # ... or when the variant falls this many places under style control
+
+RULE = (
+    f"A variant is flagged when it falls at least {RANK_DROP} places under style control, or when it has a "
+    "significant raw lead over another variant (its raw 95% interval lies above the other's) that style control "
+    f"shrinks to at most {LEAD_SHARE:.0%} of its raw size and that is no longer significant (the style-controlled "
+    "intervals overlap or the order reverses)."
+)
+
+
+def load_db_battles(url: str) -> list[dict[str, Any]]:
+    """The voted battles of an arena database as schema rows, read-only (no migration is run)."""
+    from glassboard.store.battles import Store
+    from glassboard.store.db import is_sqlite, normalize_url
+
+    url = normalize_url(url)
+    if is_sqlite(url):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise ConfigError(f"arena database not found: {path}")
+    try:
+        store = Store(url, migrate=False)
+    except Exception as err:  # bad URL or driver: SQLAlchemy raises several types
+        raise ConfigError(f"cannot open the arena database {url}: {err}") from None
+    try:
+        return list(store.voted())
+    except Exception as err:  # no battles table (not an arena database), connection refused, ...
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"cannot read battles from {url}: {message}") from None
+    finally:
+        store.close()
+
+
+def style_profile(table: Any) -> dict[str, dict[str, float]]:
+    """Per variant: battles and the mean per answer of tokens, headers, list items, bold spans and emoji."""
+    out: dict[str, dict[str, float]] = {}
+    for i, name in enumerate(table.models):
+        per_side = [table.counts[table.a == i, 0, :], table.counts[table.b == i, 1, :]]
+        counts = np.concatenate(per_side, axis=0).astype(np.float64)
+        row: dict[str, float] = {"battles": int(counts.shape[0])}
+        for k, column in enumerate(STYLE_COLUMNS):
+            known = counts[:, k][~np.isnan(counts[:, k])]
+            row[column] = round(float(known.mean()), 3) if known.size else math.nan
+        out[name] = row
+    return out
+
+
+def style_flags(rows: list[dict[str, Any]], lead_share: float = LEAD_SHARE, rank_drop: int = RANK_DROP) -> dict:
+    """{variant: [reasons]} for the variants whose rank comes from style (empty list = not flagged)."""
+    by_model = {row["model"]: row for row in rows}
+    flags: dict[str, list[str]] = {name: [] for name in by_model}
+    for name, x in by_model.items():
+        drop = x["style_rank"] - x["rank"]
+        if drop >= rank_drop:
+            flags[name].append(f"falls {drop} places under style control (rank {x['rank']} -> {x['style_rank']})")
+        for other, y in by_model.items():
+            raw_lead = x["rating"] - y["rating"]
+            if other == name or raw_lead <= 0 or not x["ci_low"] > y["ci_high"]:
+                continue
+            style_lead = x["style_rating"] - y["style_rating"]
+            still_significant = x["style_ci_low"] > y["style_ci_high"]
+            if style_lead <= lead_share * raw_lead and not still_significant:
+                reversed_ = y["style_ci_low"] > x["style_ci_high"]
+                flags[name].append(
+                    f"its significant raw lead over {other} ({raw_lead:+.0f} points) is {style_lead:+.0f} under "
+                    f"style control ({'significantly reversed' if reversed_ else 'no longer significant'})"
+                )
+    return flags
+
+
+def audit_style(
+    battles: Any,
+    *,
+    source: str | None = None,
+    ci: str = "sandwich",
+    rounds: int | None = None,
+    seed: int = 0,
+    include_flagged: bool = False,
+    on_invalid: str = "error",
+) -> dict[str, Any]:
+    """Audit a battle log (path, BattleTable or schema rows) with the rating library; JSON-able report."""
+    from glassboard.rating.leaderboard import leaderboard
+    from glassboard.rating.table import as_table
+
+    table = as_table(battles, include_flagged=include_flagged, on_invalid=on_invalid)
+    board = leaderboard(table, style_control=True, ci=ci, rounds=rounds, seed=seed, on_invalid=on_invalid)
+    profile = style_profile(table)
+    flags = style_flags(board.rows)
+    variants = []
+    for row in board.rows:
+        variants.append({
+            "model": row["model"],
+            **{k: profile[row["model"]][k] for k in ("battles", *STYLE_COLUMNS)},
+            **{k: row[k] for k in ("rating", "ci_low", "ci_high", "rank", "style_rating", "style_ci_low",
+                                   "style_ci_high", "style_rank", "rank_ub", "style_rank_ub", "rank_shift")},
+            "flagged": bool(flags[row["model"]]),
+            "reasons": flags[row["model"]],
+        })
+    return {
+        "audit": "style",
+        "source": source or getattr(table, "source", "<battles>"),
+        "battles": board.n_battles,
+        "excluded": board.excluded,
+        "variants": variants,
+        "flagged": [v["model"] for v in variants if v["flagged"]],
+        "style_coefficients": board.style_coefficients,
+        "rule": RULE,
+        "ci": ci,
+        "warnings": board.warnings,
+    }
