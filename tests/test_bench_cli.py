@@ -17,7 +17,6 @@ from bench_fixtures import (
     glassboard,
     glassboard_command,
     gsm8k_rows,
-    mmlu_pro_rows,
     prompt_counts,
     registry_toml,
     sample_lines,
@@ -83,14 +82,18 @@ def test_eval_through_llama_cpp_openai_server(llama_server: str, tmp_path: Path)
     config = tmp_path / "glassboard.toml"
     config.write_text(f"[models.served]\nbackend = 'openai'\nmodel = 'smollm2-135m'\nbase_url = '{llama_server}'\n"
                       "params = { temperature = 0.0, max_tokens = 8 }\n")
-    data = write_jsonl(tmp_path / "mmlu.jsonl", mmlu_pro_rows(2))
+    rows = [{"question_id": 1, "question": "What is the capital of France?",
+             "options": ["Rome", "Paris", "Oslo", "Bern"], "answer": "B", "answer_index": 1, "category": "geography"},
+            {"question_id": 2, "question": "What is 2 + 2?", "options": ["3", "5", "4", "22"], "answer": "C",
+             "answer_index": 2, "category": "math"}]
+    data = write_jsonl(tmp_path / "mmlu.jsonl", rows)  # short prompts: prompt evaluation dominates on 2 cores
     result = glassboard("eval", "served", "--task", "mmlu-pro", "--data", str(data), "--json", "out.json",
                         "--concurrency", "2", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "out.json").read_text())
     assert summary["n"] == 2 and summary["errors"] == 0 and summary["task"] == "mmlu-pro"
     records = sample_lines(Path(summary["log"]))
-    assert all(r["letters"] in ("ABCDEF", "ABCDEFG") and r["response"] for r in records)
+    assert all(r["letters"] == "ABCD" and r["response"] and r["target"] in "ABCD" for r in records)
 
 
 def test_resume_after_kill_gives_the_same_numbers(tmp_path: Path) -> None:
