@@ -14,19 +14,28 @@ Z95 = NormalDist().inv_cdf(0.975)  # 1.959963984540054
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """A mean with its standard error and a 95% interval (mean ± 1.96 SE; not clipped to [0, 1])."""
+    """A mean with its standard error and a 95% interval (mean ± 1.96 SE; not clipped to [0, 1]).
+
+    When every score is 0 (or every score is 1) the CLT SE is 0 and mean ± 1.96 SE would claim certainty from a
+    handful of questions; then the interval is Wilson's score interval instead (`wilson` holds it).
+    """
 
     mean: float | None
     se: float | None
     n: int
     clusters: int
+    wilson: tuple[float, float] | None = None
 
     @property
     def ci_low(self) -> float | None:
+        if self.wilson is not None:
+            return self.wilson[0]
         return None if self.mean is None or self.se is None else self.mean - Z95 * self.se
 
     @property
     def ci_high(self) -> float | None:
+        if self.wilson is not None:
+            return self.wilson[1]
         return None if self.mean is None or self.se is None else self.mean + Z95 * self.se
 
     def as_dict(self) -> dict[str, Any]:
@@ -42,7 +51,7 @@ def mean_ci(values: Sequence[float]) -> Estimate:
     if n == 1:
         return Estimate(mean, None, 1, 1)
     variance = math.fsum((x - mean) ** 2 for x in values) / (n - 1)
-    return Estimate(mean, math.sqrt(variance / n), n, n)
+    return Estimate(mean, math.sqrt(variance / n), n, n, _degenerate_wilson(mean, variance, n))
 
 
 def clustered_mean_ci(values: Sequence[float], clusters: Sequence[Hashable]) -> Estimate:
@@ -62,7 +71,16 @@ def clustered_mean_ci(values: Sequence[float], clusters: Sequence[Hashable]) -> 
     if g < 2:
         return Estimate(mean, None, n, g)
     se = math.sqrt(g / (g - 1) * math.fsum(s * s for s in sums.values())) / n
-    return Estimate(mean, se, n, g)
+    return Estimate(mean, se, n, g, _degenerate_wilson(mean, se, g))
+
+
+def _degenerate_wilson(mean: float, spread: float, n: int) -> tuple[float, float] | None:
+    """Wilson's 95% score interval for an all-0 or all-1 binary sample of n units; None otherwise."""
+    if spread > 0 or mean not in (0.0, 1.0):
+        return None
+    z2 = Z95 * Z95
+    bound = z2 / (n + z2)
+    return (0.0, bound) if mean == 0.0 else (1.0 - bound, 1.0)
 
 
 def within_question_variance(values: Sequence[float], questions: Sequence[Hashable]) -> float | None:
