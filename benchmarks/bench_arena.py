@@ -4,6 +4,12 @@ The real app runs under uvicorn in its own process; the model backend is the scr
 with zero latency (another process), so what is measured is the arena itself: HTTP, sampling, the two upstream
 streams, server-sent events and the database commits (create, turn, vote).
 
+The load generator runs in its own process(es) (`--client-procs`), so it does not share the arena's event loop;
+by default it is a lean asyncio HTTP/1.1 keep-alive client (`--client raw`; `--client httpx` for the old one).
+Besides throughput and latency, the benchmark reports the CPU time per battle of each process (arena server,
+clients, scripted backend), which stays meaningful on a machine shared with other jobs, and the server-side
+capacity: cores / server CPU per battle.
+
     python benchmarks/bench_arena.py                      # both databases, 50 clients, 2,000 battles each
     python benchmarks/bench_arena.py --db sqlite --battles 500
     python benchmarks/bench_arena.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -16,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
+import resource
 import secrets
 import statistics
 import subprocess
@@ -69,43 +77,140 @@ def start_arena(db_url: str, backend_port: int, port: int, workdir: Path) -> sub
     return process
 
 
-async def one_battle(client: httpx.AsyncClient, index: int) -> tuple[float, float, float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its finished children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+# ------------------------------------------------------------------------------------------------- clients
+class RawClient:
+    """A minimal HTTP/1.1 keep-alive client (one connection, cookies kept): what a lean load generator costs."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.cookie = b""
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n".encode()
+        if self.cookie:
+            head += b"Cookie: " + self.cookie + b"\r\n"
+        if body is not None:
+            head += b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n"
+        self.writer.write(head + b"\r\n" + (body or b""))
+        reader = self.reader
+        lines = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length, chunked = None, False
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+            elif name == b"set-cookie":
+                self.cookie = value.strip().split(b";", 1)[0]
+        if chunked:
+            parts = []
+            while True:
+                size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+                data = await reader.readexactly(size + 2)
+                if size == 0:
+                    break
+                parts.append(data[:-2])
+            content = b"".join(parts)
+        else:
+            content = await reader.readexactly(length or 0)
+        return status, content
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class HttpxClient:
+    """The same requests through httpx (the load generator used before; about 7 ms of client CPU per battle)."""
+
+    def __init__(self, host: str, port: int):
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.client = httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=60, limits=limits)
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        response = await self.client.request(method, path, content=body, headers=headers)
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+async def one_battle(client: RawClient | HttpxClient, index: int) -> tuple[float, float, float, float]:
     """(create, stream, vote, total) seconds of one battle."""
     t0 = time.perf_counter()
-    response = await client.post("/api/battles", json={"prompt": f"benchmark question {index}"})
-    response.raise_for_status()
-    battle_id = response.json()["battle_id"]
+    status, content = await client.request("POST", "/api/battles", b'{"prompt":"benchmark question %d"}' % index)
+    if status != 200:
+        raise RuntimeError(f"create: HTTP {status}: {content[:300]!r}")
+    battle_id = json.loads(content)["battle_id"]
     t1 = time.perf_counter()
-    text = (await client.get(f"/api/battles/{battle_id}/stream")).text
-    if '"status":"ready"' not in text:
-        raise RuntimeError(f"battle {battle_id} did not become ready: {text[-300:]}")
+    status, text = await client.request("GET", f"/api/battles/{battle_id}/stream")
+    if status != 200 or b'"status":"ready"' not in text:
+        raise RuntimeError(f"battle {battle_id} did not become ready: {text[-300:]!r}")
     t2 = time.perf_counter()
     winner = ("model_a", "model_b", "tie")[index % 3]
-    vote = await client.post(f"/api/battles/{battle_id}/vote", json={"winner": winner})
-    vote.raise_for_status()
+    status, content = await client.request("POST", f"/api/battles/{battle_id}/vote",
+                                           b'{"winner":"%s"}' % winner.encode())
+    if status != 200:
+        raise RuntimeError(f"vote: HTTP {status}: {content[:300]!r}")
     t3 = time.perf_counter()
     return t1 - t0, t2 - t1, t3 - t2, t3 - t0
 
 
-async def run_clients(base: str, clients: int, battles: int) -> tuple[float, list[tuple[float, ...]]]:
+async def run_clients(port: int, clients: int, indices: range, kind: str,
+                      go: object | None = None) -> tuple[float, float, list[tuple[float, ...]]]:
+    """Run `clients` concurrent clients over the battle indices; (start, end) perf_counter times and results."""
     queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(battles):
+    for i in indices:
         queue.put_nowait(i)
     results: list[tuple[float, ...]] = []
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    factory = RawClient if kind == "raw" else HttpxClient
+    pool = [factory("127.0.0.1", port) for _ in range(clients)]
 
-    async def client_loop() -> None:
-        async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-            while True:
-                try:
-                    index = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                results.append(await one_battle(client, index))
+    async def client_loop(client: RawClient | HttpxClient) -> None:
+        while True:
+            try:
+                index = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            results.append(await one_battle(client, index))
 
+    if go is not None:
+        await asyncio.get_running_loop().run_in_executor(None, go.wait)  # type: ignore[attr-defined]
     start = time.perf_counter()
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
-    return time.perf_counter() - start, results
+    try:
+        await asyncio.gather(*(client_loop(c) for c in pool))
+    finally:
+        for c in pool:
+            await c.aclose()
+    return start, time.perf_counter(), results
+
+
+def client_worker(port: int, clients: int, indices: range, kind: str, go: object, out: object) -> None:
+    """One load-generator process: waits for `go`, runs its share, sends (wall, cpu, results) back."""
+    try:
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start, end, results = asyncio.run(run_clients(port, clients, indices, kind, go))
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        out.send((end - start, cpu, results))  # type: ignore[attr-defined]
+    except BaseException as err:  # noqa: BLE001 - report to the parent instead of hanging it
+        out.send(err)  # type: ignore[attr-defined]
+        raise
 
 
 def pct(values: list[float], q: float) -> float:
@@ -113,20 +218,56 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def bench(kind: str, db_url: str, clients: int, battles: int, warmup: int, backend_port: int) -> dict:
+def load(port: int, clients: int, battles: int, kind: str, procs: int) -> tuple[float, float, list]:
+    """The timed run in `procs` client processes: (elapsed s, client CPU s, results)."""
+    ctx = multiprocessing.get_context("spawn")
+    go = ctx.Event()
+    workers, pipes = [], []
+    for p in range(procs):
+        share = range(p * battles // procs, (p + 1) * battles // procs)
+        n = (p + 1) * clients // procs - p * clients // procs
+        receive, send = ctx.Pipe(duplex=False)
+        worker = ctx.Process(target=client_worker, args=(port, n, share, kind, go, send), daemon=True)
+        worker.start()
+        workers.append(worker)
+        pipes.append(receive)
+    time.sleep(1.0)  # let the workers import and reach the start line
+    start = time.perf_counter()
+    go.set()
+    client_cpu, results = 0.0, []
+    for receive in pipes:
+        message = receive.recv()
+        if isinstance(message, BaseException):
+            raise RuntimeError("a client process failed") from message
+        _, cpu, part = message
+        client_cpu += cpu
+        results.extend(part)
+    elapsed = time.perf_counter() - start
+    for worker in workers:
+        worker.join(timeout=30)
+    return elapsed, client_cpu, results
+
+
+def bench(kind: str, db_url: str, args: argparse.Namespace, backend: subprocess.Popen, backend_port: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         arena = start_arena(db_url, backend_port, port, Path(tmp))
         try:
-            base = f"http://127.0.0.1:{port}"
-            asyncio.run(run_clients(base, min(clients, warmup), warmup))
-            elapsed, results = asyncio.run(run_clients(base, clients, battles))
+            asyncio.run(run_clients(port, min(args.clients, args.warmup), range(args.warmup), args.client))
+            server0, backend0 = cpu_seconds(arena.pid), cpu_seconds(backend.pid)
+            elapsed, client_cpu, results = load(port, args.clients, args.battles, args.client, args.client_procs)
+            server_cpu, backend_cpu = cpu_seconds(arena.pid) - server0, cpu_seconds(backend.pid) - backend0
         finally:
             arena.terminate()
             arena.wait(timeout=30)
+    n = len(results)
     phases = {name: [r[i] for r in results] for i, name in enumerate(("create", "stream", "vote", "battle"))}
-    out = {"db": kind, "clients": clients, "battles": len(results), "seconds": round(elapsed, 2),
-           "battles_per_s": round(len(results) / elapsed, 1)}
+    out = {"db": kind, "clients": args.clients, "client": args.client, "client_procs": args.client_procs,
+           "battles": n, "seconds": round(elapsed, 2), "battles_per_s": round(n / elapsed, 1),
+           "server_cpu_ms": round(server_cpu / n * 1000, 2), "client_cpu_ms": round(client_cpu / n * 1000, 2),
+           "backend_cpu_ms": round(backend_cpu / n * 1000, 2),
+           "server_capacity_per_s": round((os.cpu_count() or 1) / (server_cpu / n), 1) if server_cpu else None,
+           "load_average": round(os.getloadavg()[0], 1)}
     for name, values in phases.items():
         out[f"{name}_p50_ms"] = round(pct(values, 0.50), 1)
         out[f"{name}_p99_ms"] = round(pct(values, 0.99), 1)
@@ -140,6 +281,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--battles", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw", help="Load generator HTTP client.")
+    parser.add_argument("--client-procs", type=int, default=1, help="Load generator processes.")
     parser.add_argument("--postgres", default=os.environ.get(
         "GLASSBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--json", type=Path, help="Also write the results to this JSON file.")
@@ -153,8 +296,7 @@ def main() -> None:
     try:
         if args.db in ("sqlite", "both"):
             with tempfile.TemporaryDirectory() as tmp:
-                results.append(bench("sqlite", f"sqlite:///{tmp}/bench.db", args.clients, args.battles,
-                                     args.warmup, backend_port))
+                results.append(bench("sqlite", f"sqlite:///{tmp}/bench.db", args, backend, backend_port))
         if args.db in ("postgresql", "both"):
             name = f"glassboard_bench_{secrets.token_hex(4)}"
             admin = sqlalchemy.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
@@ -162,7 +304,7 @@ def main() -> None:
                 conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
             url = sqlalchemy.engine.make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
             try:
-                results.append(bench("postgresql", url, args.clients, args.battles, args.warmup, backend_port))
+                results.append(bench("postgresql", url, args, backend, backend_port))
             finally:
                 with admin.connect() as conn:
                     conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -171,14 +313,17 @@ def main() -> None:
         backend.terminate()
         backend.wait(timeout=10)
 
-    print(f"arena benchmark: {args.clients} concurrent clients, create + stream + vote, instant loopback backend, "
-          f"{os.cpu_count()} CPU(s)")
+    print(f"arena benchmark: {args.clients} concurrent clients ({args.client}, {args.client_procs} process(es)), "
+          f"create + stream + vote, instant loopback backend, {os.cpu_count()} CPU(s)")
     print(f"{'db':<11}{'battles/s':>10}{'battle p50':>12}{'battle p99':>12}"
           f"{'create p50/p99':>17}{'stream p50/p99':>17}{'vote p50/p99':>15}")
     for r in results:
         print(f"{r['db']:<11}{r['battles_per_s']:>10.1f}{r['battle_p50_ms']:>10.1f}ms{r['battle_p99_ms']:>10.1f}ms"
               f"{r['create_p50_ms']:>8.1f}/{r['create_p99_ms']:<6.1f}ms{r['stream_p50_ms']:>8.1f}/{r['stream_p99_ms']:<6.1f}ms"
               f"{r['vote_p50_ms']:>7.1f}/{r['vote_p99_ms']:<5.1f}ms")
+        print(f"{'':<11}CPU per battle: server {r['server_cpu_ms']:.2f} ms, clients {r['client_cpu_ms']:.2f} ms, "
+              f"backend {r['backend_cpu_ms']:.2f} ms; server-side capacity {os.cpu_count()} cores / server CPU = "
+              f"{r['server_capacity_per_s']} battles/s; load average {r['load_average']}")
         met = r["battles_per_s"] >= TARGET_RATE and r["battle_p99_ms"] < TARGET_P99_MS
         print(f"{'':<11}target >= {TARGET_RATE:.0f} battles/s and p99 < {TARGET_P99_MS:.0f} ms: "
               f"{'met' if met else 'NOT met'}")
