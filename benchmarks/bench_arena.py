@@ -84,6 +84,20 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's main thread (the arena's event loop) and of its other threads (database work)."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "stat").read_text()
+        except OSError:
+            continue
+        name = "event loop" if task.name == str(pid) else "other threads"
+        fields = text.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 # ------------------------------------------------------------------------------------------------- clients
 class RawClient:
     """A minimal HTTP/1.1 keep-alive client (one connection, cookies kept): what a lean load generator costs."""
@@ -254,9 +268,11 @@ def bench(kind: str, db_url: str, args: argparse.Namespace, backend: subprocess.
         arena = start_arena(db_url, backend_port, port, Path(tmp))
         try:
             asyncio.run(run_clients(port, min(args.clients, args.warmup), range(args.warmup), args.client))
+            threads0 = thread_cpu_seconds(arena.pid)
             server0, backend0 = cpu_seconds(arena.pid), cpu_seconds(backend.pid)
             elapsed, client_cpu, results = load(port, args.clients, args.battles, args.client, args.client_procs)
             server_cpu, backend_cpu = cpu_seconds(arena.pid) - server0, cpu_seconds(backend.pid) - backend0
+            threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu_seconds(arena.pid).items()}
         finally:
             arena.terminate()
             arena.wait(timeout=30)
@@ -266,6 +282,7 @@ def bench(kind: str, db_url: str, args: argparse.Namespace, backend: subprocess.
            "battles": n, "seconds": round(elapsed, 2), "battles_per_s": round(n / elapsed, 1),
            "server_cpu_ms": round(server_cpu / n * 1000, 2), "client_cpu_ms": round(client_cpu / n * 1000, 2),
            "backend_cpu_ms": round(backend_cpu / n * 1000, 2),
+           "server_threads_cpu_ms": {k: round(v / n * 1000, 2) for k, v in sorted(threads.items()) if v > 0},
            "server_capacity_per_s": round((os.cpu_count() or 1) / (server_cpu / n), 1) if server_cpu else None,
            "load_average": round(os.getloadavg()[0], 1)}
     for name, values in phases.items():
@@ -324,6 +341,8 @@ def main() -> None:
         print(f"{'':<11}CPU per battle: server {r['server_cpu_ms']:.2f} ms, clients {r['client_cpu_ms']:.2f} ms, "
               f"backend {r['backend_cpu_ms']:.2f} ms; server-side capacity {os.cpu_count()} cores / server CPU = "
               f"{r['server_capacity_per_s']} battles/s; load average {r['load_average']}")
+        print(f"{'':<11}server CPU per battle by thread: "
+              + ", ".join(f"{k} {v:.2f} ms" for k, v in r["server_threads_cpu_ms"].items()))
         met = r["battles_per_s"] >= TARGET_RATE and r["battle_p99_ms"] < TARGET_P99_MS
         print(f"{'':<11}target >= {TARGET_RATE:.0f} battles/s and p99 < {TARGET_P99_MS:.0f} ms: "
               f"{'met' if met else 'NOT met'}")
