@@ -58,7 +58,7 @@ class ContaminationOptions:
     controls: int = 2  # re-ordered control versions per item for Min-K%++
     k: float = 0.2  # Min-K%++ keeps this fraction of the lowest token z-scores
     guess_tokens: int = 24
-    answer_tokens: int = 8
+    answer_tokens: int = 6  # the letter comes first ("C) Jupiter"); the lenient extractor reads it
     seed: int = 0
     min_rate: float = 0.25  # TS-Guessing is flagged only above this exact-match rate (and above its baseline)
     margin: float = 0.15  # Min-K%++: smallest item - control gap (in z units) flagged without a reference
