@@ -101,16 +101,18 @@ def test_style_flags_rule_on_hand_made_rows() -> None:
                 "style_rating": style, "style_ci_low": style - s_ci, "style_ci_high": style + s_ci,
                 "style_rank": s_rank}
 
-    # x leads y by 100 raw (significant); style control leaves +40 (< half) with overlapping intervals: flagged.
-    flags = style_flags([row("x", 1050, 20, 1020, 40, 1, 1), row("y", 950, 20, 980, 40, 2, 2)])
-    assert flags["x"] and not flags["y"]
+    # x leads y by 100 raw (significant); style control leaves +20 (<= 25%) with overlapping intervals: flagged.
+    flags = style_flags([row("x", 1050, 20, 1010, 40, 1, 1), row("y", 950, 20, 990, 40, 2, 2)])
+    assert len(flags["x"]) == 1 and "no longer significant" in flags["x"][0] and not flags["y"]
     # Style control keeps +80 of a +100 lead: the lead is substance, not style.
-    flags = style_flags([row("x", 1050, 20, 1040, 30, 1, 1), row("y", 950, 20, 960, 30, 2, 2)])
-    assert flags == {"x": [], "y": []}
-    # A raw lead that was never significant is not flagged, but a drop of two places is.
+    assert style_flags([row("x", 1050, 20, 1040, 30, 1, 1), row("y", 950, 20, 960, 30, 2, 2)]) == {"x": [], "y": []}
+    # x's own rating falls with disjoint intervals and it loses its place: flagged (and the lead is reversed).
+    flags = style_flags([row("x", 1100, 20, 1000, 20, 1, 2), row("y", 1000, 20, 1050, 20, 2, 1)])
+    assert "falls from 1100" in flags["x"][0] and "significantly reversed" in flags["x"][1] and not flags["y"]
+    # A fall of two ordinal places inside overlapping intervals is noise, not a flag.
     flags = style_flags([row("x", 1010, 30, 990, 30, 1, 3), row("y", 1000, 30, 1000, 30, 2, 2),
                          row("z", 990, 30, 1010, 30, 3, 1)])
-    assert flags["x"] == ["falls 2 places under style control (rank 1 -> 3)"] and not flags["z"]
+    assert flags == {"x": [], "y": [], "z": []}
 
 
 def test_db_source_matches_the_file(style_file: Path, tmp_path: Path) -> None:
@@ -158,6 +160,7 @@ def test_simulated_voters_follow_style() -> None:
     assert {b["model_a"] for b in battles} == {"plain", "fancy"}  # sides are randomised
 
 
+@pytest.mark.filterwarnings("ignore:style feature:glassboard.rating.errors.RatingWarning")  # all-zero markdown counts
 def test_llama4_miniature_is_caught_by_the_style_audit(tmp_path: Path) -> None:
     """Real answers of the released model and its chat persona; simulated voters who like emoji and length."""
     registry = Registry([replace(v, options=(("n_threads", 1),)) for v in builtin_variants()])
