@@ -105,11 +105,12 @@ def install(app: FastAPI) -> None:
         conversation = [{"role": "user", "content": prompt}]
         row = {
             "id": battle_id, "model_a": variant_a.name, "model_b": variant_b.name,
-            "variant_a": variant_a.id, "variant_b": variant_b.id, "conversation_a": conversation,
-            "conversation_b": conversation, "voter": voter, "ip_hash": ip, "status": "streaming",
-            "created": time.time(), "sampler": decision, "flags": [],
+            "variant_a": st.variant_id(variant_a), "variant_b": st.variant_id(variant_b),
+            "conversation_a": conversation, "conversation_b": conversation, "voter": voter, "ip_hash": ip,
+            "status": "streaming", "created": time.time(), "sampler": decision, "flags": [],
         }
         await st.write(st.store.create_battle, row, turn_rows(battle_id, 0, prompt))
+        st.remember_battle(battle_id, voter, variant_a.name, variant_b.name)
         for variant in (variant_a, variant_b):
             st.exposure[variant.name] = st.exposure.get(variant.name, 0) + 1
         st.runner.start(battle_id, 0, {"a": (variant_a, list(conversation)), "b": (variant_b, list(conversation))},
@@ -140,6 +141,8 @@ def install(app: FastAPI) -> None:
         voter, ip = client_key(request, st)
         battle = await owned_battle(st, battle_id, voter)
         check_open(battle, "continue")
+        if battle_id in st.open_battles:
+            st.open_battles[battle_id]["ready"] = False
         turns = await st.read(st.store.turns, battle_id)
         turn = max((t["turn"] for t in turns), default=-1) + 1
         if turn >= st.settings.max_turns:
@@ -164,16 +167,18 @@ def install(app: FastAPI) -> None:
             raise ApiError(422, f"Unknown vote {body.winner!r}: use one of {', '.join(WINNERS)}.")
         voter, ip = client_key(request, st)
         rate_limit(st, "vote", voter, ip)
+        known = st.open_battles.get(battle_id)
+        if known is not None and known["ready"] and known["voter"] == voter:
+            # Fast path: this process stored the battle's ready turn; the conditional UPDATE is the check.
+            response = await store_vote(st, battle_id, voter, body.winner, known)
+            if response is not None:
+                return response
         battle = await owned_battle(st, battle_id, voter)
         check_open(battle, "vote on")
-        conv_a, conv_b = battle["conversation_a"], battle["conversation_b"]
-        revealed = st.guard.check_answers(conv_a, conv_b)
-        flags = [IDENTITY_FLAG] if revealed else []
-        meta = compute_conv_metadata(conv_a, conv_b)
-        if not await st.write(st.store.vote, battle_id, voter, body.winner, time.time(), meta, flags):
+        response = await store_vote(st, battle_id, voter, body.winner, battle)
+        if response is None:
             raise ApiError(409, "This battle was already voted on.")
-        return {"model_a": battle["model_a"], "model_b": battle["model_b"], "winner": body.winner,
-                "flags": flags, "names_in_answers": revealed}
+        return response
 
     @router.get("/battles/{battle_id}")
     async def get_battle(battle_id: str, request: Request) -> dict[str, Any]:
@@ -209,6 +214,20 @@ def install(app: FastAPI) -> None:
         return await st.read(transparency_data, st)
 
     app.include_router(router)
+
+
+async def store_vote(st: Any, battle_id: str, voter: str, winner: str,
+                     battle: dict[str, Any]) -> dict[str, Any] | None:
+    """Commit the vote (only if the battle is still 'ready' and `voter`'s); the reply, or None if refused."""
+    conv_a, conv_b = battle["conversation_a"], battle["conversation_b"]
+    revealed = st.guard.check_answers(conv_a, conv_b)
+    flags = [IDENTITY_FLAG] if revealed else []
+    meta = compute_conv_metadata(conv_a, conv_b)
+    if not await st.write(st.store.vote, battle_id, voter, winner, time.time(), meta, flags):
+        return None
+    st.open_battles.pop(battle_id, None)
+    return {"model_a": battle["model_a"], "model_b": battle["model_b"], "winner": winner,
+            "flags": flags, "names_in_answers": revealed}
 
 
 def check_open(battle: dict[str, Any], action: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import datetime as dt
 import logging
@@ -50,6 +51,12 @@ class ArenaState:
     retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
     writer: concurrent.futures.ThreadPoolExecutor | None = None
     reader: concurrent.futures.ThreadPoolExecutor | None = None
+    # Battles started here and not voted yet: {"voter", "model_a", "model_b"}, plus the conversations and
+    # "ready": True once the latest turn is stored as ready. Lets a vote skip reading the battle back (the vote's
+    # conditional UPDATE still checks voter and status; any miss or refusal takes the full path). Bounded.
+    open_battles: collections.OrderedDict[str, dict[str, Any]] = field(default_factory=collections.OrderedDict)
+    # Variant ids by object (Variant.id hashes the variant's JSON each time; variants are frozen dataclasses).
+    _variant_ids: dict[int, tuple[Any, str]] = field(default_factory=dict)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store write on the writer threads (one for SQLite: writes are serial there anyway)."""
@@ -58,9 +65,24 @@ class ArenaState:
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.reader, lambda: fn(*args))
 
+    OPEN_BATTLES = 10_000
+
+    def remember_battle(self, battle_id: str, voter: str, model_a: str, model_b: str) -> None:
+        self.open_battles[battle_id] = {"voter": voter, "model_a": model_a, "model_b": model_b, "ready": False}
+        while len(self.open_battles) > self.OPEN_BATTLES:
+            self.open_battles.popitem(last=False)
+
+    def variant_id(self, variant: Any) -> str:
+        """`variant.id`, computed once per variant object."""
+        hit = self._variant_ids.get(id(variant))
+        if hit is None or hit[0] is not variant:
+            hit = self._variant_ids[id(variant)] = (variant, variant.id)
+        return hit[1]
+
     def active_variants(self) -> list[Any]:
         """Variants the sampler may draw: in the registry, not retired there nor by an admin."""
-        return [v for v in self.registry.variants if not v.retired and (v.id, v.name) not in self.retired]
+        return [v for v in self.registry.variants
+                if not v.retired and (self.variant_id(v), v.name) not in self.retired]
 
     def refresh_variants(self) -> None:
         """Reload retirements and the identity guard's names from the store (after admin changes)."""
@@ -117,8 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.exposure[name] = state.exposure.get(name, 0) + c["battles"]
     state.refresh_variants()
 
-    async def finish_turn(*args: Any) -> None:
-        await state.write(store.finish_turn, *args)
+    async def finish_turn(battle_id: str, turn: int, status: str, conv_a: list, conv_b: list, *rest: Any) -> None:
+        await state.write(store.finish_turn, battle_id, turn, status, conv_a, conv_b, *rest)
+        entry = state.open_battles.get(battle_id)
+        if entry is not None and status == "ready":
+            entry.update(conversation_a=conv_a, conversation_b=conv_b, ready=True)
+        elif entry is not None:
+            del state.open_battles[battle_id]
 
     state.runner = BattleRunner(hub, render, finish_turn, settings.generation)
 

@@ -16,9 +16,15 @@ COOKIE = "glassboard_voter"
 class VoterCookies:
     """Issue and verify the voter cookie; the stored voter column is a keyed hash of the cookie's id."""
 
+    # Verified cookies and pseudonyms are memoised (both are pure functions of the secret): every request
+    # verifies its cookie and most compute a pseudonym; the caches are cleared when they reach this size.
+    CACHE_SIZE = 100_000
+
     def __init__(self, secret: str):
         self._serializer = URLSafeSerializer(secret, salt="glassboard-voter")
         self._key = hashlib.sha256(("pseudonym:" + secret).encode()).digest()
+        self._verified: dict[str, str] = {}
+        self._pseudonyms: dict[str, str] = {}
 
     def new(self) -> tuple[str, str]:
         """A fresh (voter id, signed cookie value)."""
@@ -29,15 +35,29 @@ class VoterCookies:
         """The voter id in a cookie value, or None if it is missing, malformed or forged."""
         if not value or len(value) > 200:
             return None
+        voter_id = self._verified.get(value)
+        if voter_id is not None:
+            return voter_id
         try:
             voter_id = self._serializer.loads(value)
         except BadSignature:
             return None
-        return voter_id if isinstance(voter_id, str) else None
+        if not isinstance(voter_id, str):
+            return None
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[value] = voter_id
+        return voter_id
 
     def pseudonym(self, voter_id: str) -> str:
         """The name stored with battles and exported as `voter` (not reversible to the cookie)."""
-        return "v-" + hmac.new(self._key, voter_id.encode(), hashlib.sha256).hexdigest()[:20]
+        name = self._pseudonyms.get(voter_id)
+        if name is None:
+            name = "v-" + hmac.new(self._key, voter_id.encode(), hashlib.sha256).hexdigest()[:20]
+            if len(self._pseudonyms) >= self.CACHE_SIZE:
+                self._pseudonyms.clear()
+            self._pseudonyms[voter_id] = name
+        return name
 
 
 def ip_hash(ip: str | None, salt: str) -> str | None:
