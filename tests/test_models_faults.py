@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
 from glassboard.models import ModelError, ModelHub, Registry
 from glassboard.models.registry import Variant
 from glassboard.models.scripted_server import ScriptedServer, free_port
+
+
+@pytest.fixture(scope="module")
+def scripted_server() -> Iterator[ScriptedServer]:
+    """This module's own server: its per-scenario request counts must not include other modules' requests."""
+    with ScriptedServer() as server:
+        yield server
 
 
 def hub_for(base_url: str, **options: float) -> ModelHub:

@@ -23,40 +23,6 @@ from glassboard.models.types import BackendResult, Message, ModelError, Sampling
 POOL_LIMITS = http_transport.Limits(max_connections=1000, max_keepalive_connections=1000)
 
 
-def _cheapen_idle_checks(transport: Any) -> None:
-    """Give httpx2's default transport a cheaper idle-connection check (same check, fewer system calls).
-
-    Whenever a request starts or ends, httpcore2's pool asks every idle pooled connection whether the server closed
-    it (`get_extra_info("is_readable")`); anyio answers by building a dict of all socket attributes, calling
-    `getpeername()` each time. Caching the raw socket leaves one `poll()` per idle connection. Measured with the
-    arena benchmark (50 clients, ~100 pooled connections, SQLite): arena server CPU 12.6 -> 10.7 ms per battle.
-    Falls back to the stock transport if httpcore2's internals differ.
-    """
-    try:
-        from httpcore2._backends.anyio import AnyIOBackend, AnyIOStream
-        from httpcore2._utils import is_socket_readable
-
-        class Stream(AnyIOStream):
-            def get_extra_info(self, info: str) -> Any:
-                if info == "is_readable":
-                    sock = self.__dict__.get("_raw")
-                    if sock is None:
-                        sock = self._raw = super().get_extra_info("socket")
-                    return is_socket_readable(sock)
-                return super().get_extra_info(info)
-
-        class Backend(AnyIOBackend):
-            async def connect_tcp(self, *args: Any, **kwargs: Any) -> Any:
-                stream = await super().connect_tcp(*args, **kwargs)
-                return Stream(stream._stream) if type(stream) is AnyIOStream else stream
-
-        pool = transport._pool
-        if type(pool._network_backend).__name__ == "AutoBackend":
-            pool._network_backend = Backend()
-    except (ImportError, AttributeError):  # pragma: no cover - other httpcore2 versions: stock behaviour
-        pass
-
-
 class OpenAIBackend:
     """Streams chat completions over HTTP (OpenAI wire format); no transport retries: the model layer retries."""
 
@@ -70,7 +36,6 @@ class OpenAIBackend:
             limits=POOL_LIMITS,
             headers={"Authorization": f"Bearer {api_key or 'not-needed'}", "Accept": "text/event-stream"},
         )
-        _cheapen_idle_checks(self._client._transport)
 
     async def aclose(self) -> None:
         await self._client.aclose()
