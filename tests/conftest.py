@@ -15,6 +15,10 @@ import pytest
 from glassboard.models import ModelHub, Registry, bundled_model_path
 from glassboard.models.scripted_server import ScriptedServer, free_port
 
+# One llama.cpp thread per process (inherited by the servers the tests start): tests run servers, browsers and
+# models side by side on 2 cores, and llama.cpp threads that compete for cores spin, slowing decoding 100-fold.
+os.environ.setdefault("GLASSBOARD_N_THREADS", "1")
+
 POSTGRES_URL = os.environ.get("GLASSBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -22,6 +26,7 @@ POSTGRES_URL = os.environ.get("GLASSBOARD_TEST_POSTGRES", "postgresql+psycopg://
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the sha256 cache and any default files out of the user's home and the repo."""
     monkeypatch.setenv("GLASSBOARD_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
     monkeypatch.delenv("GLASSBOARD_CONFIG", raising=False)
 
 
@@ -49,7 +54,8 @@ def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-             "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2-135m", "--logits_all", "true"],
+             "--port", str(port), "--n_ctx", "2048", "--n_threads", "1", "--model_alias", "smollm2-135m",
+             "--logits_all", "true"],
             stdout=out, stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}/v1"

@@ -28,7 +28,12 @@ class LlamaCppBackend:
             raise ModelError("not_found", "model file not found", url=str(path))
         self.path = path
         self.n_ctx = n_ctx
-        self.n_threads = n_threads or max(1, min(os.cpu_count() or 1, 4))
+        # llama.cpp's worker threads spin while they wait for each other, so on a machine shared with other
+        # CPU-heavy work 2 threads can decode 100x slower than 1: GLASSBOARD_N_THREADS lets a host (or the test
+        # suite) choose; the default uses up to 4 cores.
+        env_threads = os.environ.get("GLASSBOARD_N_THREADS", "")
+        default = int(env_threads) if env_threads.isdigit() and int(env_threads) > 0 else min(os.cpu_count() or 1, 4)
+        self.n_threads = n_threads or max(1, default)
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama")
         self._models: dict[bool, Any] = {}  # logits_all -> Llama; only touched on the worker thread
 
