@@ -189,7 +189,8 @@ class Store:
 
     # ---------------------------------------------------------------------------------- export/import
     def voted(self, include_unvoted: bool = False) -> Iterator[dict[str, Any]]:
-        """Battles as LMArena-schema rows (voted only unless asked), oldest first, with `battle_id` added."""
+        """Battles as LMArena-schema rows (voted only unless asked; unvoted rows have no winner, so only voted rows
+        can be exported), oldest first, with `battle_id` added."""
         query = select(BattleRow).order_by(BattleRow.created, BattleRow.id)
         if not include_unvoted:
             query = query.where(BattleRow.status == "voted")
@@ -197,11 +198,11 @@ class Store:
             for row in conn.execute(query.execution_options(yield_per=1000)).mappings():
                 yield schema_row(row)
 
-    def export(self, path: str, include_unvoted: bool = False) -> int:
+    def export(self, path: str) -> int:
         """Write the voted battles with the rating library's writer (.jsonl, .json or .parquet)."""
         from glassboard.rating.battles import write_battles
 
-        return write_battles(self.voted(include_unvoted), path)
+        return write_battles(self.voted(), path)
 
     def import_file(self, path: str, *, on_invalid: str = "error") -> tuple[int, int]:
         """Load a battle file with the rating library's loader and store it (source='import').
