@@ -21,7 +21,7 @@ from glassboard.audit.contamination import (
     ts_summary,
     wilson,
 )
-from glassboard.bench.tasks import get_task
+from glassboard.bench.tasks import Sample, get_task
 from glassboard.cli import app
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -157,5 +157,7 @@ def test_shuffle_summary() -> None:
     assert summary["drop"] == 1.0 and summary["verdict"] == "signal"
     same_letter = [{**r, "canonical_letter": "A"} for r in records]
     assert shuffle_summary(same_letter)["verdict"] == "skipped"
-    assert planned_generations(10, ContaminationOptions()) == 10 + 30
-    assert planned_generations(10, ContaminationOptions(reference="x", probes=("shuffle",))) == 60
+    items = [Sample(id=str(i), question="q", target="a", choices=("a", "b", "c")[: 2 + i % 2], correct=0)
+             for i in range(10)]  # five items with two options get no TS-Guessing prompt
+    assert planned_generations(items, ContaminationOptions()) == 5 + 30
+    assert planned_generations(items, ContaminationOptions(reference="x", probes=("shuffle",))) == 60

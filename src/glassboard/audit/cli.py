@@ -283,7 +283,7 @@ async def _contamination(registry: Any, model: str, task: Any, dataset: Any, opt
     from glassboard.models.hub import ModelHub
 
     async with ModelHub(registry) as hub:
-        total = planned_generations(len(dataset.samples), options)
+        total = planned_generations(dataset.samples, options)
         with _progress(total, f"probing {model}") as advance:
             return await audit_contamination(hub, model, task, dataset.samples, options, advance)
 

@@ -312,10 +312,11 @@ async def min_k_probe(
 
 
 # ----------------------------------------------------------------------------------------------- the audit
-def planned_generations(items: int, options: ContaminationOptions) -> int:
+def planned_generations(samples: Sequence[Any], options: ContaminationOptions) -> int:
     """How many completions the audit will request (for the progress bar)."""
-    per_model = (items if "ts_guessing" in options.probes else 0) + (
-        items * (1 + options.shuffles) if "shuffle" in options.probes else 0
+    items = [s for s in samples if getattr(s, "correct", None) is not None and len(s.choices) >= 2]
+    per_model = (sum(len(s.choices) >= 3 for s in items) if "ts_guessing" in options.probes else 0) + (
+        len(items) * (1 + options.shuffles) if "shuffle" in options.probes else 0
     )
     return per_model * (2 if options.reference else 1)
 

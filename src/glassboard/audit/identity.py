@@ -182,7 +182,7 @@ class IdentityOptions:
         if self.samples < 2:
             raise ConfigError("--samples must be at least 2 (the kernel only compares completions of one prompt)")
         if self.max_tokens < 1 or self.length < 1 or self.permutations < 1:
-            raise ConfigError("--samples, --max-tokens, --length and --permutations must be at least 1")
+            raise ConfigError("--max-tokens, --length and --permutations must be at least 1")
         if not 0 < self.alpha < 1:
             raise ConfigError(f"alpha must be between 0 and 1, got {self.alpha}")
         if self.temperature is not None and not 0 <= self.temperature <= 5:
