@@ -165,7 +165,7 @@ async def sample_completions(
 class IdentityOptions:
     """Budget and test settings; the defaults are the CLI's (200 completions, about 4,500 generated tokens)."""
 
-    prompts: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=lambda: _default_prompts())
     samples: int = 10
     max_tokens: int = 24
     seed: int = 0
@@ -187,6 +187,12 @@ class IdentityOptions:
             raise ConfigError(f"alpha must be between 0 and 1, got {self.alpha}")
         if self.temperature is not None and not 0 <= self.temperature <= 5:
             raise ConfigError(f"--temperature must be between 0 and 5, got {self.temperature}")
+
+
+def _default_prompts() -> list[str]:
+    from glassboard.audit.prompts import load_prompts
+
+    return load_prompts(None, 10)
 
 
 def effective_temperature(model: Any, options: IdentityOptions) -> float:

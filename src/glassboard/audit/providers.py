@@ -28,7 +28,7 @@ class ProvidersOptions:
     concurrency: int = 4
     scoring: str = "lenient"
     log_dir: Path = Path("glassboard-runs")
-    identity: IdentityOptions = field(default_factory=lambda: IdentityOptions(samples=8, logprobs=False))
+    identity: IdentityOptions = field(default_factory=lambda: IdentityOptions(samples=8, logprobs=False))  # 10 prompts
     run_identity: bool = True
 
     def validate(self) -> None:
