@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,13 +45,20 @@ OPTIONS = IdentityOptions(prompts=load_prompts(None, 6), samples=10, max_tokens=
 
 
 @pytest.fixture(scope="module")
-def reports() -> dict:
+def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    # Module fixtures run before conftest's per-test cache isolation: keep the weights-hash cache out of $HOME here.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GLASSBOARD_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield _run_reports()
+
+
+def _run_reports() -> dict:
     released = replace(builtin_variants()[0], options=(("n_threads", 1),))
     hot = replace(released, name="smollm2-135m-hot", aliases=(), params=replace(released.params, temperature=2.0))
     registry = Registry([released, hot, replace(builtin_variants()[1], options=(("n_threads", 1),))])
 
     async def run() -> dict:
-        cache: dict = {}  # the released model's side "a" is sampled once for both comparisons
+        cache: dict = {}  # the released model's side "a" is sampled once for the three comparisons
         async with ModelHub(registry) as hub:
             same = await audit_identity(hub, "smollm2-135m", "smollm2-135m", OPTIONS, cache=cache)
             chat = await audit_identity(hub, "smollm2-135m", "smollm2-135m-chat-exp", OPTIONS, cache=cache)
