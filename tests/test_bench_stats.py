@@ -110,15 +110,18 @@ def test_verdicts() -> None:
 def test_all_wrong_or_all_right_gives_wilson_not_a_zero_width_interval() -> None:
     from glassboard.bench.stats import clustered_mean_ci, mean_ci
 
-    zero = mean_ci([0.0] * 10)
+    zero = mean_ci([0.0] * 10, proportion=True)
     assert zero.mean == 0.0 and zero.se == 0.0
     # Wilson at p = 0: upper bound z^2 / (n + z^2) = 3.8415 / 13.8415
     assert zero.ci_low == 0.0 and abs(zero.ci_high - 0.27753) < 1e-4
-    one = mean_ci([1.0] * 10)
+    one = mean_ci([1.0] * 10, proportion=True)
     assert one.ci_high == 1.0 and abs(one.ci_low - (1 - 0.27753)) < 1e-4
     # Clustered (3 questions x 2 epochs, all wrong): the interval counts clusters, not samples.
-    clustered = clustered_mean_ci([0.0] * 6, ["q1", "q1", "q2", "q2", "q3", "q3"])
+    clustered = clustered_mean_ci([0.0] * 6, ["q1", "q1", "q2", "q2", "q3", "q3"], proportion=True)
     assert abs(clustered.ci_high - 3.8415 / 6.8415) < 1e-3
     # A sample with variance keeps the CLT interval.
-    mixed = mean_ci([0.0, 1.0, 1.0, 0.0])
+    mixed = mean_ci([0.0, 1.0, 1.0, 0.0], proportion=True)
     assert mixed.wilson is None and mixed.ci_low < 0.5 < mixed.ci_high
+    # Differences are not proportions: identical runs give a zero-width difference, never a one-sided Wilson.
+    same = paired_difference({"q1": 1.0, "q2": 0.0}, {"q1": 1.0, "q2": 0.0})
+    assert same.diff.ci_low == 0.0 and same.diff.ci_high == 0.0

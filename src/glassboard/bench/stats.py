@@ -42,8 +42,10 @@ class Estimate:
         return {**asdict(self), "ci_low": self.ci_low, "ci_high": self.ci_high}
 
 
-def mean_ci(values: Sequence[float]) -> Estimate:
-    """Mean with the CLT standard error sqrt(s^2 / n), s^2 the sample variance (n - 1 in the denominator)."""
+def mean_ci(values: Sequence[float], *, proportion: bool = False) -> Estimate:
+    """Mean with the CLT standard error sqrt(s^2 / n), s^2 the sample variance (n - 1 in the denominator).
+
+    `proportion=True` marks 0/1 scores (accuracies): an all-0 or all-1 sample then gets Wilson's interval."""
     n = len(values)
     if n == 0:
         return Estimate(None, None, 0, 0)
@@ -51,10 +53,13 @@ def mean_ci(values: Sequence[float]) -> Estimate:
     if n == 1:
         return Estimate(mean, None, 1, 1)
     variance = math.fsum((x - mean) ** 2 for x in values) / (n - 1)
-    return Estimate(mean, math.sqrt(variance / n), n, n, _degenerate_wilson(mean, variance, n))
+    wilson = _degenerate_wilson(mean, variance, n) if proportion else None
+    return Estimate(mean, math.sqrt(variance / n), n, n, wilson)
 
 
-def clustered_mean_ci(values: Sequence[float], clusters: Sequence[Hashable]) -> Estimate:
+def clustered_mean_ci(
+    values: Sequence[float], clusters: Sequence[Hashable], *, proportion: bool = False
+) -> Estimate:
     """Mean with a cluster-robust standard error, for samples that share a cluster (a question across epochs,
     a subject): SE = sqrt(G / (G - 1) * sum_c (sum_{i in c} (x_i - mean))^2) / n with G clusters.
     With one sample per cluster this equals the CLT standard error."""
@@ -71,7 +76,7 @@ def clustered_mean_ci(values: Sequence[float], clusters: Sequence[Hashable]) -> 
     if g < 2:
         return Estimate(mean, None, n, g)
     se = math.sqrt(g / (g - 1) * math.fsum(s * s for s in sums.values())) / n
-    return Estimate(mean, se, n, g, _degenerate_wilson(mean, se, g))
+    return Estimate(mean, se, n, g, _degenerate_wilson(mean, se, g) if proportion else None)
 
 
 def _degenerate_wilson(mean: float, spread: float, n: int) -> tuple[float, float] | None:

@@ -126,9 +126,9 @@ def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None)
         values = [1.0 if r[scoring]["correct"] else 0.0 for r in ok]
         unparsed = sum(1 for r in ok if r[scoring]["answer"] is None)
         scores[scoring] = Score(
-            estimate=clustered_mean_ci(values, questions),
+            estimate=clustered_mean_ci(values, questions, proportion=True),
             unparsed_rate=unparsed / len(ok) if ok else None,
-            subject=clustered_mean_ci(values, clusters) if has_subjects else None,
+            subject=clustered_mean_ci(values, clusters, proportion=True) if has_subjects else None,
             within_question_var=within_question_variance(values, questions),
         )
     variant = header.get("variant", {})
