@@ -47,6 +47,9 @@ class LlamaCppBackend:
                     model_path=str(self.path),
                     n_ctx=self.n_ctx,
                     n_threads=self.n_threads,
+                    # llama-cpp-python otherwise evaluates prompts with one thread per CPU, which spin-wait on
+                    # busy cores (measured 7.0 vs 0.7 CPU s for a 101-token prompt).
+                    n_threads_batch=self.n_threads,
                     logits_all=logits_all,
                     verbose=False,
                 )
