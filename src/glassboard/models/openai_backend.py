@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
-try:  # openai >= 3 runs on httpx2 (installed with it); older releases on httpx.
-    import httpx2 as http_transport
-except ImportError:  # pragma: no cover - depends on the installed openai
-    import httpx as http_transport  # type: ignore[no-redef]
+import aiohttp
 
 from glassboard.models.types import BackendResult, Message, ModelError, SamplingParams, TokenLogprob
 
 # Why plain HTTP + a small SSE parser instead of openai.AsyncOpenAI (changed for the bench runner, issue 5):
 # against a loopback server answering after 0.5 s (2,000 requests, 100 concurrent) the SDK cost 3.4-4.3 ms of CPU
-# per streamed request (request "transform", a pydantic object per chunk, response draining) plus ~0.7 s to import;
-# the same requests on the SDK's own transport (httpx2) with json.loads per chunk cost 1.4-1.9 ms. The wire
-# protocol, the error kinds and the messages are unchanged. The pool keeps up to 1000 idle connections alive (the
-# SDK kept 100), so 200 concurrent requests do not reconnect every time.
-POOL_LIMITS = http_transport.Limits(max_connections=1000, max_keepalive_connections=1000)
+# per streamed request (request "transform", a pydantic object per chunk, response draining) plus ~0.7 s to import.
+# Why aiohttp rather than the SDK's transport (httpx2) (changed for the arena, issue 4): httpx2 parses HTTP in
+# Python and scans its whole pool of idle connections on every request; with 100 streams open it cost ~1.7 ms of
+# event-loop CPU per streamed answer, about half of the arena's. aiohttp parses with llhttp (C): see
+# docs/model-layer.md for the numbers. The wire protocol, the error kinds and the messages are unchanged.
+MAX_CONNECTIONS = 1000  # idle keep-alive connections kept too, so 200 concurrent requests do not reconnect
 
 
 class OpenAIBackend:
@@ -29,16 +30,32 @@ class OpenAIBackend:
     def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 60.0):
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        # The timeout bounds the wait for the first and for every next chunk, so a hung server is caught.
-        timeout = http_transport.Timeout(timeout_s, connect=min(10.0, timeout_s))
-        self._client = http_transport.AsyncClient(
-            timeout=timeout,
-            limits=POOL_LIMITS,
-            headers={"Authorization": f"Bearer {api_key or 'not-needed'}", "Accept": "text/event-stream"},
-        )
+        self._headers = {"Authorization": f"Bearer {api_key or 'not-needed'}", "Accept": "text/event-stream",
+                         "Content-Type": "application/json"}
+        # The read timeout bounds the wait for the answer's headers and for every next chunk, so a hung server
+        # is caught however long a healthy answer streams.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=min(10.0, timeout_s), sock_read=timeout_s)
+        # aiohttp sessions belong to the event loop that made them: one per loop (a test or a CLI command may
+        # run several loops in turn over one backend).
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._proxy = proxy_for(self.base_url)
+
+    def _client(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            # A session of another loop is left alone: its loop owns (or already closed) its sockets.
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, limit_per_host=0, keepalive_timeout=60)
+            # trust_env=False: aiohttp would re-read ~/.netrc and the proxy variables on every request (a
+            # third of its CPU here); the proxy is resolved once, in __init__.
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, trust_env=False)
+            self._loop = loop
+        return self._session
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        session, self._session = self._session, None
+        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
+            await session.close()
 
     async def stream(
         self, model: str, messages: Sequence[Message], params: SamplingParams
@@ -66,42 +83,49 @@ class OpenAIBackend:
         chunks = 0
         answered = False  # response headers received: later timeouts are "no next chunk"
         try:
-            async with self._client.stream("POST", url, json=request) as response:
+            body = json.dumps(request).encode()
+            async with self._client().post(url, data=body, headers=self._headers, proxy=self._proxy) as response:
                 answered = True
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise _status_error(response, url)
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue  # blank separators, ": keep-alive" comments, "event:" lines
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        continue  # read on to the end of the body so the connection can be reused
-                    chunk = json.loads(data)
-                    if not isinstance(chunk, dict):
-                        raise ModelError("bad_response", f"invalid response from server: chunk {data[:100]!r}",
-                                         url=url)
-                    if chunk.get("error"):
-                        raise ModelError("bad_response", f"invalid response from server: {chunk['error']}", url=url)
-                    if chunk.get("usage"):
-                        usage = chunk["usage"]
-                    for choice in chunk.get("choices") or ():
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            chunks += 1
-                            yield text
-                        content = (choice.get("logprobs") or {}).get("content")
-                        if content:
-                            logprobs.extend(_token_logprobs(content))
-                        if choice.get("finish_reason"):
-                            finish_reason = choice["finish_reason"]
+                if response.status >= 400:
+                    raise _status_error(response, await response.read(), url)
+                pending = b""
+                async for data in response.content.iter_any():
+                    lines = (pending + data).split(b"\n")
+                    pending = lines.pop()  # an incomplete last line waits for the next read
+                    for line in lines:
+                        if not line.startswith(b"data:"):
+                            continue  # blank separators, ": keep-alive" comments, "event:" lines
+                        payload = line[5:].strip()
+                        if payload == b"[DONE]":
+                            continue  # read on to the end of the body so the connection can be reused
+                        chunk = json.loads(payload)
+                        if not isinstance(chunk, dict):
+                            raise ModelError("bad_response", f"invalid response from server: chunk "
+                                             f"{payload[:100].decode('utf-8', 'replace')!r}", url=url)
+                        if chunk.get("error"):
+                            raise ModelError("bad_response", f"invalid response from server: {chunk['error']}",
+                                             url=url)
+                        if chunk.get("usage"):
+                            usage = chunk["usage"]
+                        for choice in chunk.get("choices") or ():
+                            text = (choice.get("delta") or {}).get("content")
+                            if text:
+                                chunks += 1
+                                yield text
+                            content = (choice.get("logprobs") or {}).get("content")
+                            if content:
+                                logprobs.extend(_token_logprobs(content))
+                            if choice.get("finish_reason"):
+                                finish_reason = choice["finish_reason"]
         except ModelError:
             raise
-        except http_transport.TimeoutException as err:
+        except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             if answered:
                 raise ModelError("timeout", f"no chunk within {self.timeout_s:g} s", url=url) from err
             raise ModelError("timeout", f"no answer within {self.timeout_s:g} s ({err!r})", url=url) from err
-        except (http_transport.TransportError, http_transport.StreamError) as err:
+        except aiohttp.InvalidURL as err:
+            raise ModelError("connection", f"invalid URL {url!r}: {err}", url=url) from err
+        except (aiohttp.ClientError, OSError) as err:
             if answered:
                 raise ModelError("truncated", f"the stream broke off: {err!r}", url=url) from err
             raise ModelError("connection", f"cannot reach the server: {err!r}", url=url) from err
@@ -119,16 +143,16 @@ class OpenAIBackend:
         )
 
 
-def _status_error(response: Any, url: str) -> ModelError:
-    status = response.status_code
+def _status_error(response: aiohttp.ClientResponse, body: bytes, url: str) -> ModelError:
+    status = response.status
     kind = "rate_limit" if status == 429 else "server" if status >= 500 else "not_found" if status == 404 else "refused"
     retry_after = response.headers.get("retry-after")
-    body = response.text[:300].strip()
+    text = body[:300].decode("utf-8", "replace").strip()
     try:
         wait = float(retry_after) if retry_after else None
     except ValueError:
         wait = None
-    message = f"HTTP {status}: {body or response.reason_phrase}"
+    message = f"HTTP {status}: {text or response.reason or ''}"
     return ModelError(kind, message, url=url, status=status, retry_after=wait)
 
 
@@ -141,6 +165,15 @@ def _token_logprobs(content: Sequence[Any]) -> list[TokenLogprob]:
         )
         for item in content
     ]
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) sets for `url`, if any."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def api_key_from_env(name: str | None) -> str | None:
