@@ -25,6 +25,7 @@ from glassboard.arena.sampler import PairSampler
 from glassboard.arena.settings import Settings
 from glassboard.arena.streaming import BattleRunner
 from glassboard.store.battles import Store
+from glassboard.store.group_commit import GroupCommitWriter
 
 T = TypeVar("T")
 HERE = Path(__file__).parent
@@ -49,7 +50,7 @@ class ArenaState:
     board: BoardCache
     exposure: dict[str, int] = field(default_factory=dict)  # battles sampled per variant name
     retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
-    writer: concurrent.futures.ThreadPoolExecutor | None = None
+    writer: GroupCommitWriter | None = None
     reader: concurrent.futures.ThreadPoolExecutor | None = None
     # Battles started here and not voted yet: {"voter", "model_a", "model_b"}, plus the conversations and
     # "ready": True once the latest turn is stored as ready. Lets a vote skip reading the battle back (the vote's
@@ -59,8 +60,9 @@ class ArenaState:
     _variant_ids: dict[int, tuple[Any, str]] = field(default_factory=dict)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store write on the writer threads (one for SQLite: writes are serial there anyway)."""
-        return await asyncio.get_running_loop().run_in_executor(self.writer, lambda: fn(*args))
+        """Run a store write (`fn(*args, conn=...)`) on the group-commit writer; returns after its commit."""
+        assert self.writer is not None
+        return await self.writer.submit(fn, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.reader, lambda: fn(*args))
@@ -99,7 +101,8 @@ class ArenaState:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the arena: open (and migrate) the store, record the registry's variants, wire routes and pages."""
     from glassboard.arena import admin, api, errors, pages
-    from glassboard.arena.integrity_middleware import VoterMiddleware
+    from glassboard.arena.fastlane import ArenaApp
+    from glassboard.arena.integrity_middleware import VoterGate, VoterMiddleware
     from glassboard.models import ModelHub, Registry
 
     settings = settings or Settings.from_env()
@@ -131,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ip_salt=store.meta_value("ip_salt"),
         render=render,
         board=BoardCache(),
-        writer=concurrent.futures.ThreadPoolExecutor(1 if store.sqlite else 8, thread_name_prefix="db-write"),
+        writer=GroupCommitWriter(store.engine),
         reader=concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="db-read"),
     )
     for (vid, name), c in store.battle_counts().items():
@@ -154,15 +157,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await state.runner.aclose()
         await hub.aclose()
-        state.writer.shutdown(wait=True)
+        state.writer.close()
         state.reader.shutdown(wait=True)
         store.close()
 
-    app = FastAPI(title="glassboard arena", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
+    app = ArenaApp(title="glassboard arena", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
                   openapi_url="/api/openapi.json")
     app.state.arena = state
-    app.add_middleware(VoterMiddleware, cookies=state.cookies, cookie_name=COOKIE, secure=settings.secure_cookies,
-                       max_body=4 * settings.max_prompt_chars + 4096)
+    app.gate = VoterGate(state.cookies, COOKIE, secure=settings.secure_cookies,
+                         max_body=4 * settings.max_prompt_chars + 4096)
+    app.add_middleware(VoterMiddleware, gate=app.gate)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     errors.install(app)
     api.install(app)

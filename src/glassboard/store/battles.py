@@ -6,9 +6,10 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from glassboard.store.db import is_sqlite, make_engine, normalize_url, upgrade
 from glassboard.store.tables import BattleRow, Meta, TurnRow, VariantRow
@@ -51,6 +52,10 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _begin(self, conn: Connection | None) -> AbstractContextManager[Connection]:
+        """A transaction of its own, or the caller's (the group-commit writer passes `conn` to batch writes)."""
+        return nullcontext(conn) if conn is not None else self.engine.begin()
+
     # ------------------------------------------------------------------------------------------ meta
     def meta_value(self, key: str, default_factory: Any = lambda: secrets.token_hex(32)) -> str:
         """The stored value of `key`, created once with `default_factory()` (first writer wins)."""
@@ -67,11 +72,12 @@ class Store:
             return conn.scalar(select(Meta.value).where(Meta.key == key))
 
     # -------------------------------------------------------------------------------------- variants
-    def sync_variants(self, variants: Iterable[Any], origin: str = "registry", spec: dict | None = None) -> list[str]:
+    def sync_variants(self, variants: Iterable[Any], origin: str = "registry", spec: dict | None = None, *,
+                      conn: Connection | None = None) -> list[str]:
         """Insert (id, name) pairs not seen before; mark registry-retired ones retired. Returns the new ids."""
         now = time.time()
         new: list[str] = []
-        with self.engine.begin() as conn:
+        with self._begin(conn) as conn:
             known = {(row.id, row.name): row for row in conn.execute(
                 select(VariantRow.id, VariantRow.name, VariantRow.retired))}
             for variant in variants:
@@ -96,9 +102,9 @@ class Store:
             rows = conn.execute(select(VariantRow).order_by(VariantRow.first_seen, VariantRow.name)).mappings()
             return [dict(r) for r in rows]
 
-    def retire_variant(self, name_or_id: str, date: str) -> list[str]:
+    def retire_variant(self, name_or_id: str, date: str, *, conn: Connection | None = None) -> list[str]:
         """Set the retired date of the active rows with this name (or id); returns the ids retired."""
-        with self.engine.begin() as conn:
+        with self._begin(conn) as conn:
             keys = list(conn.execute(select(VariantRow.key, VariantRow.id).where(
                 (VariantRow.id == name_or_id) | (func.lower(VariantRow.name) == name_or_id.lower()),
                 VariantRow.retired.is_(None),
@@ -108,16 +114,18 @@ class Store:
         return [vid for _, vid in keys]
 
     # --------------------------------------------------------------------------------------- battles
-    def create_battle(self, row: dict[str, Any], turns: Sequence[dict[str, Any]] = ()) -> None:
+    def create_battle(self, row: dict[str, Any], turns: Sequence[dict[str, Any]] = (), *,
+                      conn: Connection | None = None) -> None:
         """Insert a new battle (status 'streaming') and its first turn rows."""
-        with self.engine.begin() as conn:
+        with self._begin(conn) as conn:
             conn.execute(_INSERT_BATTLE, _battle_defaults(row))
             if turns:
                 conn.execute(_INSERT_TURN, list(turns))
 
-    def start_turn(self, battle_id: str, voter: str, turns: Sequence[dict[str, Any]]) -> bool:
+    def start_turn(self, battle_id: str, voter: str, turns: Sequence[dict[str, Any]], *,
+                   conn: Connection | None = None) -> bool:
         """Move a 'ready' battle of `voter` back to 'streaming' for one more turn; False if it is not allowed."""
-        with self.engine.begin() as conn:
+        with self._begin(conn) as conn:
             result = conn.execute(update(BattleRow).where(
                 BattleRow.id == battle_id, BattleRow.voter == voter, BattleRow.status == "ready",
             ).values(status="streaming"))
@@ -128,10 +136,10 @@ class Store:
 
     def finish_turn(
         self, battle_id: str, turn: int, status: str, conversation_a: list, conversation_b: list,
-        answers: dict[str, dict[str, Any]], error: str | None = None,
+        answers: dict[str, dict[str, Any]], error: str | None = None, *, conn: Connection | None = None,
     ) -> None:
         """Record both answers of a turn (text, timing, error) and the battle's new status and conversations."""
-        with self.engine.begin() as conn:
+        with self._begin(conn) as conn:
             for side, values in answers.items():
                 conn.execute(_FINISH_SIDE, {**values, "b_battle_id": battle_id, "b_turn": turn, "b_side": side})
             conn.execute(_FINISH_BATTLE, {"b_id": battle_id, "status": status, "conversation_a": conversation_a,
@@ -139,10 +147,10 @@ class Store:
 
     def vote(
         self, battle_id: str, voter: str, winner: str, tstamp: float, conv_metadata: dict[str, Any],
-        flags: list[str],
+        flags: list[str], *, conn: Connection | None = None,
     ) -> bool:
         """Store the vote if the battle is 'ready' and `voter` started it (one atomic update); True on success."""
-        with self.engine.begin() as conn:
+        with self._begin(conn) as conn:
             result = conn.execute(_VOTE, {"b_id": battle_id, "b_voter": voter, "status": "voted", "winner": winner,
                                           "tstamp": tstamp, "conv_metadata": conv_metadata, "flags": flags})
             return result.rowcount == 1
