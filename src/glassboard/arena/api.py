@@ -6,6 +6,7 @@ import asyncio
 import re
 import secrets
 import time
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -49,7 +50,12 @@ def check_prompt(prompt: str, limit: int) -> str:
 def client_key(request: Request, st: Any) -> tuple[str, str | None]:
     """(voter pseudonym, salted IP hash) of the request."""
     host = request.client.host if request.client else None
-    return st.cookies.pseudonym(request.state.voter), ip_hash(host, st.ip_salt)
+    return voter_key(st, request.state.voter, host)
+
+
+def voter_key(st: Any, voter_id: str, host: str | None) -> tuple[str, str | None]:
+    """(voter pseudonym, salted IP hash) from the cookie's voter id and the client address."""
+    return st.cookies.pseudonym(voter_id), ip_hash(host, st.ip_salt)
 
 
 def rate_limit(st: Any, action: str, voter: str, ip: str | None) -> None:
@@ -90,48 +96,15 @@ def install(app: FastAPI) -> None:
     async def create_battle(body: PromptIn, request: Request) -> dict[str, str]:
         """Start a battle: two anonymous variants answer the prompt (stream them at /api/battles/{id}/stream)."""
         st = arena(request)
-        prompt = check_prompt(body.prompt, st.settings.max_prompt_chars)
         voter, ip = client_key(request, st)
-        rate_limit(st, "create", voter, ip)
-        widths = None
-        if st.settings.sampler == "uncertainty":
-            widths = st.board.latest.widths() if st.board.latest else None
-            refresh_board_soon(st)
-        try:
-            variant_a, variant_b, decision = st.sampler.choose(st.active_variants(), st.exposure, widths)
-        except SamplerError as err:
-            raise ApiError(503, f"The arena cannot start a battle: {err}.") from None
-        battle_id = secrets.token_urlsafe(24)
-        conversation = [{"role": "user", "content": prompt}]
-        row = {
-            "id": battle_id, "model_a": variant_a.name, "model_b": variant_b.name,
-            "variant_a": st.variant_id(variant_a), "variant_b": st.variant_id(variant_b),
-            "conversation_a": conversation, "conversation_b": conversation, "voter": voter, "ip_hash": ip,
-            "status": "streaming", "created": time.time(), "sampler": decision, "flags": [],
-        }
-        await st.write(st.store.create_battle, row, turn_rows(battle_id, 0, prompt))
-        st.remember_battle(battle_id, voter, variant_a.name, variant_b.name)
-        for variant in (variant_a, variant_b):
-            st.exposure[variant.name] = st.exposure.get(variant.name, 0) + 1
-        st.runner.start(battle_id, 0, {"a": (variant_a, list(conversation)), "b": (variant_b, list(conversation))},
-                        voter)
-        return {"battle_id": battle_id}
+        return await start_battle(st, voter, ip, body.prompt)
 
     @router.get("/battles/{battle_id}/stream")
     async def stream(battle_id: str, request: Request) -> StreamingResponse:
         """Server-sent events of the battle's latest turn: start, chunk*, done|error per side, end."""
         st = arena(request)
-        voter = st.cookies.pseudonym(request.state.voter)
-        live = st.runner.live.get(battle_id)
-        if live is None or live.voter != voter:
-            battle = await owned_battle(st, battle_id, voter)
-            live = st.runner.live.get(battle_id)
-            if live is None:
-                battle = await st.read(st.store.battle, battle_id) or battle
-                turns = await st.read(st.store.turns, battle_id)
-                events = replay(battle, turns, st.render)
-                return StreamingResponse(iter(events), media_type="text/event-stream", headers=SSE_HEADERS)
-        return StreamingResponse(live.follow(), media_type="text/event-stream", headers=SSE_HEADERS)
+        events = await battle_events(st, battle_id, st.cookies.pseudonym(request.state.voter))
+        return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @router.post("/battles/{battle_id}/turns")
     async def add_turn(battle_id: str, body: PromptIn, request: Request) -> dict[str, Any]:
@@ -163,22 +136,8 @@ def install(app: FastAPI) -> None:
     async def vote(battle_id: str, body: VoteIn, request: Request) -> dict[str, Any]:
         """Vote once, after both answers finished; the answer reveals the two variants."""
         st = arena(request)
-        if body.winner not in WINNERS:
-            raise ApiError(422, f"Unknown vote {body.winner!r}: use one of {', '.join(WINNERS)}.")
         voter, ip = client_key(request, st)
-        rate_limit(st, "vote", voter, ip)
-        known = st.open_battles.get(battle_id)
-        if known is not None and known["ready"] and known["voter"] == voter:
-            # Fast path: this process stored the battle's ready turn; the conditional UPDATE is the check.
-            response = await store_vote(st, battle_id, voter, body.winner, known)
-            if response is not None:
-                return response
-        battle = await owned_battle(st, battle_id, voter)
-        check_open(battle, "vote on")
-        response = await store_vote(st, battle_id, voter, body.winner, battle)
-        if response is None:
-            raise ApiError(409, "This battle was already voted on.")
-        return response
+        return await cast_vote(st, battle_id, voter, ip, body.winner)
 
     @router.get("/battles/{battle_id}")
     async def get_battle(battle_id: str, request: Request) -> dict[str, Any]:
@@ -214,6 +173,70 @@ def install(app: FastAPI) -> None:
         return await st.read(transparency_data, st)
 
     app.include_router(router)
+
+
+
+# The three requests of every battle. The FastAPI routes above and the fast lane (fastlane.py) both call these, so
+# the rules live in one place.
+async def start_battle(st: Any, voter: str, ip: str | None, prompt: str) -> dict[str, str]:
+    """Sample two variants, store the battle, start both answers; {"battle_id"}."""
+    prompt = check_prompt(prompt, st.settings.max_prompt_chars)
+    rate_limit(st, "create", voter, ip)
+    widths = None
+    if st.settings.sampler == "uncertainty":
+        widths = st.board.latest.widths() if st.board.latest else None
+        refresh_board_soon(st)
+    try:
+        variant_a, variant_b, decision = st.sampler.choose(st.active_variants(), st.exposure, widths)
+    except SamplerError as err:
+        raise ApiError(503, f"The arena cannot start a battle: {err}.") from None
+    battle_id = secrets.token_urlsafe(24)
+    conversation = [{"role": "user", "content": prompt}]
+    row = {
+        "id": battle_id, "model_a": variant_a.name, "model_b": variant_b.name,
+        "variant_a": st.variant_id(variant_a), "variant_b": st.variant_id(variant_b),
+        "conversation_a": conversation, "conversation_b": conversation, "voter": voter, "ip_hash": ip,
+        "status": "streaming", "created": time.time(), "sampler": decision, "flags": [],
+    }
+    await st.write(st.store.create_battle, row, turn_rows(battle_id, 0, prompt))
+    st.remember_battle(battle_id, voter, variant_a.name, variant_b.name)
+    for variant in (variant_a, variant_b):
+        st.exposure[variant.name] = st.exposure.get(variant.name, 0) + 1
+    st.runner.start(battle_id, 0, {"a": (variant_a, list(conversation)), "b": (variant_b, list(conversation))},
+                    voter)
+    return {"battle_id": battle_id}
+
+
+async def battle_events(st: Any, battle_id: str, voter: str) -> Iterable[bytes] | AsyncIterator[bytes]:
+    """The server-sent events of the battle's latest turn: followed live, or rebuilt from the store."""
+    live = st.runner.live.get(battle_id)
+    if live is None or live.voter != voter:
+        battle = await owned_battle(st, battle_id, voter)
+        live = st.runner.live.get(battle_id)
+        if live is None:
+            battle = await st.read(st.store.battle, battle_id) or battle
+            turns = await st.read(st.store.turns, battle_id)
+            return replay(battle, turns, st.render)
+    return live.follow()
+
+
+async def cast_vote(st: Any, battle_id: str, voter: str, ip: str | None, winner: str) -> dict[str, Any]:
+    """Store the vote (once, by the battle's voter, after both answers); the reply reveals the variants."""
+    if winner not in WINNERS:
+        raise ApiError(422, f"Unknown vote {winner!r}: use one of {', '.join(WINNERS)}.")
+    rate_limit(st, "vote", voter, ip)
+    known = st.open_battles.get(battle_id)
+    if known is not None and known["ready"] and known["voter"] == voter:
+        # Fast path: this process stored the battle's ready turn; the conditional UPDATE is the check.
+        response = await store_vote(st, battle_id, voter, winner, known)
+        if response is not None:
+            return response
+    battle = await owned_battle(st, battle_id, voter)
+    check_open(battle, "vote on")
+    response = await store_vote(st, battle_id, voter, winner, battle)
+    if response is None:
+        raise ApiError(409, "This battle was already voted on.")
+    return response
 
 
 async def store_vote(st: Any, battle_id: str, voter: str, winner: str,
