@@ -6,6 +6,7 @@ import asyncio
 import collections
 import concurrent.futures
 import datetime as dt
+import gc
 import logging
 import random
 from collections.abc import Callable
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ip_salt=store.meta_value("ip_salt"),
         render=render,
         board=BoardCache(),
-        writer=GroupCommitWriter(store.engine),
+        writer=GroupCommitWriter(store.engine, threads=1 if store.sqlite else 2),
         reader=concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="db-read"),
     )
     for (vid, name), c in store.battle_counts().items():
@@ -154,6 +155,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        # Everything loaded so far (modules, app, tables, registry) lives as long as the server: move it out of the
+        # collector's reach, so a full collection scans only what requests created (measured: 20-76 ms pauses of
+        # the event loop without this, the largest source of p99 latency after the disk).
+        gc.collect()
+        gc.freeze()
         yield
         await state.runner.aclose()
         await hub.aclose()

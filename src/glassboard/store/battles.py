@@ -140,8 +140,9 @@ class Store:
     ) -> None:
         """Record both answers of a turn (text, timing, error) and the battle's new status and conversations."""
         with self._begin(conn) as conn:
-            for side, values in answers.items():
-                conn.execute(_FINISH_SIDE, {**values, "b_battle_id": battle_id, "b_turn": turn, "b_side": side})
+            # Both sides in one executemany: one round trip on PostgreSQL (psycopg pipelines it).
+            conn.execute(_FINISH_SIDE, [{**values, "b_battle_id": battle_id, "b_turn": turn, "b_side": side}
+                                        for side, values in answers.items()])
             conn.execute(_FINISH_BATTLE, {"b_id": battle_id, "status": status, "conversation_a": conversation_a,
                                           "conversation_b": conversation_b, "error": error})
 
