@@ -19,7 +19,7 @@ thread, clients, scripted backend, and the PostgreSQL server's processes, which 
 meaningful on a machine shared with other jobs.
 
     python benchmarks/bench_arena.py                      # both databases, 50 clients, 2,000 battles + 10 s paced
-    python benchmarks/bench_arena.py --db sqlite --battles 500
+    python benchmarks/bench_arena.py --db sqlite,postgresql --battles 500
     python benchmarks/bench_arena.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 PostgreSQL runs in a private, temporary database created on that server and dropped afterwards.
@@ -71,7 +71,8 @@ def start_backend(port: int) -> subprocess.Popen:
     return process
 
 
-def start_arena(db_url: str, backend_port: int, port: int, workdir: Path) -> subprocess.Popen:
+def start_arena(db_url: str, backend_port: int, port: int, workdir: Path,
+                extra: tuple[str, ...] = ()) -> subprocess.Popen:
     config = workdir / "glassboard.toml"
     config.write_text("".join(
         f'[models.{name}]\nbackend = "openai"\nmodel = "{name}"\n'
@@ -79,7 +80,7 @@ def start_arena(db_url: str, backend_port: int, port: int, workdir: Path) -> sub
         for name in ("alpha", "beta", "gamma", "delta")
     ))
     command = [sys.executable, "-m", "glassboard.cli", "serve", "--db", db_url, "--config", str(config),
-               "--port", str(port), "--rate-limit", "0", "--log-level", "warning"]
+               "--port", str(port), "--rate-limit", "0", "--log-level", "warning", *extra]
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.DEVNULL)
     wait_http(f"http://127.0.0.1:{port}/api/transparency", process, "arena")
     return process
@@ -339,7 +340,8 @@ def bench(kind: str, db_url: str, args: argparse.Namespace, backend: subprocess.
     """The closed-loop (saturation) run, then the paced run at the target rate, on one arena."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        arena = start_arena(db_url, backend_port, port, Path(tmp))
+        extra = ("--sqlite-sync", "normal") if kind == "sqlite-normal" else ()
+        arena = start_arena(db_url, backend_port, port, Path(tmp), extra)
         try:
             asyncio.run(run_clients(port, min(args.clients, args.warmup), range(args.warmup), args.client))
             runs = [measure(kind, arena.pid, backend.pid, port, args, None)]
@@ -354,19 +356,19 @@ def bench(kind: str, db_url: str, args: argparse.Namespace, backend: subprocess.
 def report(results: list[dict], args: argparse.Namespace) -> None:
     print(f"arena benchmark: {args.clients} concurrent clients ({args.client}, {args.client_procs} process(es)), "
           f"create + stream + vote, instant loopback backend, {os.cpu_count()} CPU(s)")
-    print(f"{'db':<11}{'run':<13}{'battles/s':>10}{'battle p50':>12}{'battle p99':>12}"
+    print(f"{'db':<14}{'run':<13}{'battles/s':>10}{'battle p50':>12}{'battle p99':>12}"
           f"{'create p50/p99':>17}{'stream p50/p99':>17}{'vote p50/p99':>15}")
     for r in results:
-        print(f"{r['db']:<11}{r['mode']:<13}{r['battles_per_s']:>10.1f}{r['battle_p50_ms']:>10.1f}ms"
+        print(f"{r['db']:<14}{r['mode']:<13}{r['battles_per_s']:>10.1f}{r['battle_p50_ms']:>10.1f}ms"
               f"{r['battle_p99_ms']:>10.1f}ms{r['create_p50_ms']:>8.1f}/{r['create_p99_ms']:<6.1f}ms"
               f"{r['stream_p50_ms']:>8.1f}/{r['stream_p99_ms']:<6.1f}ms{r['vote_p50_ms']:>7.1f}/{r['vote_p99_ms']:<5.1f}ms")
         database = f", database server {r['database_cpu_ms']:.2f} ms" if r["db"] == "postgresql" else ""
-        print(f"{'':<24}CPU per battle: arena {r['server_cpu_ms']:.2f} ms ("
+        print(f"{'':<27}CPU per battle: arena {r['server_cpu_ms']:.2f} ms ("
               + ", ".join(f"{k} {v:.2f} ms" for k, v in r["server_threads_cpu_ms"].items())
               + f"), clients {r['client_cpu_ms']:.2f} ms, backend {r['backend_cpu_ms']:.2f} ms{database}; "
               f"load average {r['load_average']}")
         if r["mode"] != "closed loop":
-            print(f"{'':<24}waited for a free client: p50 {r['queued_p50_ms']:.1f} ms, "
+            print(f"{'':<27}waited for a free client: p50 {r['queued_p50_ms']:.1f} ms, "
                   f"p99 {r['queued_p99_ms']:.1f} ms (counted in the battle latency)")
     for kind in dict.fromkeys(r["db"] for r in results):
         closed = next(r for r in results if r["db"] == kind and r["mode"] == "closed loop")
@@ -383,7 +385,9 @@ def report(results: list[dict], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--db", default="sqlite,sqlite-normal,postgresql",
+                        help="Comma-separated: sqlite (synchronous=FULL, the default of `glassboard serve`), "
+                             "sqlite-normal (--sqlite-sync normal), postgresql.")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--battles", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
@@ -403,10 +407,14 @@ def main() -> None:
     backend = start_backend(backend_port)
     results = []
     try:
-        if args.db in ("sqlite", "both"):
+        kinds = [k.strip() for k in args.db.split(",") if k.strip()]
+        unknown = set(kinds) - {"sqlite", "sqlite-normal", "postgresql"}
+        if unknown:
+            parser.error(f"--db: unknown database kind(s) {', '.join(sorted(unknown))}")
+        for kind in (k for k in kinds if k.startswith("sqlite")):
             with tempfile.TemporaryDirectory() as tmp:
-                results.extend(bench("sqlite", f"sqlite:///{tmp}/bench.db", args, backend, backend_port))
-        if args.db in ("postgresql", "both"):
+                results.extend(bench(kind, f"sqlite:///{tmp}/bench.db", args, backend, backend_port))
+        if "postgresql" in kinds:
             name = f"glassboard_bench_{secrets.token_hex(4)}"
             admin = sqlalchemy.create_engine(args.postgres, isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:

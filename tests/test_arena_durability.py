@@ -17,9 +17,9 @@ from glassboard.models.scripted_server import free_port
 from glassboard.store.battles import Store
 
 
-def start_server(db_url: str, config: Path, port: int, log: Path) -> subprocess.Popen:
+def start_server(db_url: str, config: Path, port: int, log: Path, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     command = [sys.executable, "-m", "glassboard.cli", "serve", "--db", db_url, "--config", str(config),
-               "--port", str(port), "--rate-limit", "0", "--log-level", "warning"]
+               "--port", str(port), "--rate-limit", "0", "--log-level", "warning", *extra]
     with log.open("a") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=config.parent)
     deadline = time.monotonic() + 30
@@ -59,6 +59,15 @@ def voter(base: str, worker: int, acknowledged: list[str], stop: threading.Event
 
 
 def test_acknowledged_votes_survive_sigkill(db_url: str, scripted_server, tmp_path: Path) -> None:
+    check_sigkill_durability(db_url, scripted_server, tmp_path)
+
+
+def test_acknowledged_votes_survive_sigkill_with_sqlite_sync_normal(scripted_server, tmp_path: Path) -> None:
+    # NORMAL skips the fsync per commit; a killed process still loses nothing (only a machine crash could).
+    check_sigkill_durability(f"sqlite:///{tmp_path}/normal.db", scripted_server, tmp_path, ("--sqlite-sync", "normal"))
+
+
+def check_sigkill_durability(db_url: str, scripted_server, tmp_path: Path, extra: tuple[str, ...] = ()) -> None:
     config = tmp_path / "glassboard.toml"
     config.write_text("".join(
         f'[models.{name}]\nbackend = "openai"\nmodel = "{name}"\nbase_url = "{scripted_server.base_url("ok")}"\n'
@@ -67,7 +76,7 @@ def test_acknowledged_votes_survive_sigkill(db_url: str, scripted_server, tmp_pa
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    process = start_server(db_url, config, port, log)
+    process = start_server(db_url, config, port, log, extra)
     acknowledged: list[str] = []
     stop = threading.Event()
     workers = [threading.Thread(target=voter, args=(base, w, acknowledged, stop)) for w in range(6)]
@@ -88,7 +97,7 @@ def test_acknowledged_votes_survive_sigkill(db_url: str, scripted_server, tmp_pa
     assert process.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 60
 
-    restarted = start_server(db_url, config, port, log)
+    restarted = start_server(db_url, config, port, log, extra)
     try:
         board = httpx.get(f"{base}/api/leaderboard", timeout=30).json()
         assert board["votes"] >= len(acknowledged)

@@ -128,3 +128,21 @@ def test_voter_cookies_are_signed_and_pseudonymous() -> None:
     assert pseudonym.startswith("v-") and voter not in pseudonym and pseudonym == cookies.pseudonym(voter)
     assert ip_hash("10.0.0.1", "salt") != ip_hash("10.0.0.1", "pepper") and "10.0.0.1" not in ip_hash("10.0.0.1", "s")
     assert ip_hash(None, "salt") is None
+
+
+def test_sqlite_sync_mode_is_checked_with_a_clear_message(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    from typer.testing import CliRunner
+
+    from glassboard.cli import app
+    from glassboard.store.db import StoreError, make_engine
+
+    result = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{tmp_path}/x.db", "--sqlite-sync", "off"])
+    assert result.exit_code != 0 and "sqlite_sync must be one of full, normal, got 'off'" in result.output
+    assert "Traceback" not in result.output
+    with pytest.raises(StoreError, match="unknown SQLite sync mode 'off'"):
+        make_engine(f"sqlite:///{tmp_path}/y.db", sqlite_sync="off")
+    engine = make_engine(f"sqlite:///{tmp_path}/z.db", sqlite_sync="normal")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()

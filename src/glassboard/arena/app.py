@@ -26,7 +26,7 @@ from glassboard.arena.sampler import PairSampler
 from glassboard.arena.settings import Settings
 from glassboard.arena.streaming import BattleRunner
 from glassboard.store.battles import Store
-from glassboard.store.group_commit import GroupCommitWriter
+from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
 
 T = TypeVar("T")
 HERE = Path(__file__).parent
@@ -52,6 +52,7 @@ class ArenaState:
     exposure: dict[str, int] = field(default_factory=dict)  # battles sampled per variant name
     retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
     writer: GroupCommitWriter | None = None
+    checkpointer: WalCheckpointer | None = None
     reader: concurrent.futures.ThreadPoolExecutor | None = None
     # Battles started here and not voted yet: {"voter", "model_a", "model_b"}, plus the conversations and
     # "ready": True once the latest turn is stored as ready. Lets a vote skip reading the battle back (the vote's
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
     settings.check()
     registry = settings.registry or Registry.load(settings.config_path)
-    store = Store(settings.db_url)
+    # SQLite checkpoints run on their own thread (WalCheckpointer below), not inside a vote's commit.
+    store = Store(settings.db_url, sqlite_sync=settings.sqlite_sync, auto_checkpoint=False)
     store.sync_variants(registry.variants)
     registry = admin.with_admin_variants(registry, store)
     interrupted = store.fail_interrupted()
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         render=render,
         board=BoardCache(),
         writer=GroupCommitWriter(store.engine, threads=1 if store.sqlite else 2),
+        checkpointer=WalCheckpointer(store.engine) if store.sqlite else None,
         reader=concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="db-read"),
     )
     for (vid, name), c in store.battle_counts().items():
@@ -164,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await state.runner.aclose()
         await hub.aclose()
         state.writer.close()
+        if state.checkpointer is not None:
+            state.checkpointer.close()
         state.reader.shutdown(wait=True)
         store.close()
 

@@ -35,6 +35,9 @@ def serve_command(
     cap: Annotated[list[str] | None, typer.Option(
         help="Exposure cap NAME=SHARE (e.g. smollm2-135m=0.6); '*=SHARE' caps every variant.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Override every variant's max_tokens.")] = None,
+    sqlite_sync: Annotated[str, typer.Option(
+        help="SQLite durability: 'full' (a vote survives a power cut; default) or 'normal' (survives a crash of "
+             "this process, not of the machine; no fsync per commit).")] = "full",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the arena: blind battles, votes, leaderboard and transparency pages (http://HOST:PORT)."""
@@ -48,7 +51,8 @@ def serve_command(
         registry = load_registry(config)
         caps, default_cap = _parse_caps(cap or [])
         overrides = {
-            "db_url": db, "registry": registry, "admin_token": admin_token, "max_prompt_chars": max_prompt_chars,
+            "db_url": db, "sqlite_sync": sqlite_sync, "registry": registry, "admin_token": admin_token,
+            "max_prompt_chars": max_prompt_chars,
             "sampler": sampler, "exposure_caps": caps, "default_cap": default_cap,
             "generation": {"max_tokens": max_tokens} if max_tokens else {},
         }

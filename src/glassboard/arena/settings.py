@@ -14,6 +14,7 @@ class Settings:
     """Everything `create_app` needs; no module-level state, so tests build as many apps as they like."""
 
     db_url: str = DEFAULT_URL
+    sqlite_sync: str = "full"  # full | normal (see glassboard.store.db.SQLITE_SYNC_MODES)
     registry: Any = None  # glassboard.models.Registry; None loads ./glassboard.toml or the built-in variants
     config_path: str | None = None
     admin_token: str | None = None  # admin API disabled when unset
@@ -47,7 +48,10 @@ class Settings:
     def check(self) -> None:
         """Reject impossible values with a clear message."""
         from glassboard.models.types import ConfigError
+        from glassboard.store.db import SQLITE_SYNC_MODES
 
+        if self.sqlite_sync not in SQLITE_SYNC_MODES:
+            raise ConfigError(f"sqlite_sync must be one of {', '.join(SQLITE_SYNC_MODES)}, got {self.sqlite_sync!r}")
         if self.max_prompt_chars < 1:
             raise ConfigError("max_prompt_chars must be at least 1")
         if self.sampler not in ("uniform", "uncertainty"):

@@ -42,10 +42,12 @@ _TURNS_OF = select(_TURNS).where(_TURNS.c.battle_id == bindparam("b_battle_id"))
 class Store:
     """Synchronous data access for the arena (the web app calls it from worker threads)."""
 
-    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = 10):
+    def __init__(self, url: str, *, migrate: bool = True, pool_size: int = 10, sqlite_sync: str = "full",
+                 auto_checkpoint: bool = True):
         self.url = normalize_url(url)
         self.sqlite = is_sqlite(self.url)
-        self.engine: Engine = make_engine(self.url, pool_size=pool_size)
+        self.engine: Engine = make_engine(self.url, pool_size=pool_size, sqlite_sync=sqlite_sync,
+                                          auto_checkpoint=auto_checkpoint)
         if migrate:
             upgrade(self.engine)
 

@@ -1,4 +1,4 @@
-"""Engines for SQLite (WAL, synchronous=FULL) and PostgreSQL, and `upgrade(url)` running the Alembic migrations."""
+"""Engines for SQLite (WAL, synchronous FULL or NORMAL) and PostgreSQL, and `upgrade(url)` running the migrations."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "sqlite:///glassboard.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
+# SQLite durability in WAL mode. "full": a commit is flushed to disk before it returns, so an acknowledged vote
+# survives a power cut. "normal": a commit survives the crash or kill of the server process, but the last commits
+# can be lost if the machine itself goes down; it avoids one fsync per commit (whose tail on a virtual disk can
+# reach hundreds of ms, see docs/arena.md "Speed").
+SQLITE_SYNC_MODES = ("full", "normal")
 
 
 class StoreError(ValueError):
@@ -27,14 +32,16 @@ def is_sqlite(url: str) -> bool:
     return make_url(normalize_url(url)).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine tuned for the arena: SQLite in WAL mode with FULL sync (a commit survives a crash)."""
+def make_engine(url: str, *, pool_size: int = 10, sqlite_sync: str = "full", auto_checkpoint: bool = True) -> Engine:
+    """An engine tuned for the arena: SQLite in WAL mode (`sqlite_sync`: see SQLITE_SYNC_MODES), or PostgreSQL."""
     url = normalize_url(url)
     try:
         parsed = make_url(url)
     except Exception as err:  # sqlalchemy raises ArgumentError for malformed URLs
         raise StoreError(f"invalid database URL {url!r}: {err}") from None
     backend = parsed.get_backend_name()
+    if sqlite_sync not in SQLITE_SYNC_MODES:
+        raise StoreError(f"unknown SQLite sync mode {sqlite_sync!r}: use one of {', '.join(SQLITE_SYNC_MODES)}")
     if backend == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:":
@@ -45,9 +52,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA synchronous={sqlite_sync.upper()}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            if not auto_checkpoint:  # a WalCheckpointer thread does it, off the writers' path
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         return engine

@@ -130,3 +130,37 @@ def _resolve(results: list[tuple[asyncio.Future, bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+class WalCheckpointer:
+    """SQLite: copies the write-ahead log into the database file from its own thread, every `interval_s`.
+
+    Why: by default the commit that fills the log past 1,000 pages runs the checkpoint itself, fsync included, and
+    every write queued behind it waits (measured: single commits of 120-570 ms on this machine's disk). A PASSIVE
+    checkpoint from another connection neither blocks nor waits for the writer. Use with engines made with
+    `auto_checkpoint=False`.
+    """
+
+    def __init__(self, engine: Engine, interval_s: float = 1.0):
+        self.engine = engine
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="db-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.checkpoint("PASSIVE")
+
+    def checkpoint(self, mode: str) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")
+        except Exception:  # noqa: BLE001 - a busy or failed checkpoint is retried at the next interval
+            log.warning("WAL checkpoint (%s) failed", mode, exc_info=True)
+
+    def close(self) -> None:
+        """Stop, after a last full checkpoint (the log is emptied while no one writes)."""
+        self._stop.set()
+        self._thread.join()
+        self.checkpoint("TRUNCATE")
