@@ -16,6 +16,8 @@ from glassboard.console import ConfigOption, clean_errors, fail, load_registry, 
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every sampled call and permutation (reproducible runs).")]
+DataOption = Annotated[Path | None, typer.Option("--data", help="Local data file (the hub's field names).")]
+LimitOption = Annotated[int | None, typer.Option(help="Use the first N items.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -248,8 +250,8 @@ def _print_style(report: dict) -> None:
 def contamination_command(
     model: Annotated[str, typer.Argument(help="Variant to probe.")],
     task: Annotated[str, typer.Option("--task", help="Multiple-choice task: mmlu-pro or gpqa-diamond.")],
-    data: Annotated[Path | None, typer.Option("--data", help="Local data file (the hub's field names).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Use the first N items.")] = None,
+    data: DataOption = None,
+    limit: LimitOption = None,
     reference: Annotated[str | None, typer.Option(help="A clean model whose rates are the baselines.")] = None,
     probes: Annotated[str, typer.Option(help="Comma-separated: ts_guessing, shuffle, min_k.")]
     = "ts_guessing,shuffle,min_k",
@@ -318,8 +320,8 @@ def _print_contamination(report: dict) -> None:
 def providers_command(
     models: Annotated[list[str], typer.Argument(help="Endpoints serving the same model; the first is the reference.")],
     task: Annotated[str, typer.Option("--task", help="Benchmark task (gsm8k, mmlu-pro, ...).")],
-    data: Annotated[Path | None, typer.Option("--data", help="Local data file (the hub's field names).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Use the first N items.")] = None,
+    data: DataOption = None,
+    limit: LimitOption = None,
     epochs: Annotated[int, typer.Option(help="Epochs per item.")] = 1,
     concurrency: Annotated[int, typer.Option(help="Concurrent requests per endpoint.")] = 4,
     log_dir: Annotated[Path, typer.Option("--log-dir", help="Where the eval logs go (reused on re-runs).")]

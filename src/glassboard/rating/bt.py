@@ -13,7 +13,7 @@ from scipy.sparse import csr_matrix
 from scipy.special import expit
 
 from glassboard.rating.errors import RatingError
-from glassboard.rating.result import CENTER, Ratings, to_scale
+from glassboard.rating.result import CENTER, Ratings, fitted_ratings
 from glassboard.rating.table import A_WINS, B_WINS, BOTHBAD, BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
 
@@ -310,22 +310,5 @@ def fit_bt_table(
         cov_t = sandwich(pc, theta, hess)
     elif ci == "bootstrap":
         samples_t = bootstrap(pc, theta, hess, rounds=rounds, seed=seed, ridge=ridge, threads=threads)
-    ratings, low, high, cov, samples = to_scale(
-        theta, table.models, cov_theta=cov_t, samples_theta=samples_t, anchor=anchor, anchor_rating=anchor_rating
-    )
-    return Ratings(
-        models=table.models,
-        ratings=ratings,
-        ci_low=low,
-        ci_high=high,
-        votes=table.votes(),
-        theta=theta,
-        method="bt",
-        ci=ci,
-        n_battles=int(pc.n.sum()),
-        cov=cov,
-        samples=samples,
-        rounds=rounds if ci == "bootstrap" else 0,
-        seed=seed if ci == "bootstrap" else None,
-        anchor=anchor,
-    )
+    return fitted_ratings(table, theta, method="bt", ci=ci, n_battles=int(pc.n.sum()), cov_theta=cov_t,
+                          samples_theta=samples_t, rounds=rounds, seed=seed, anchor=anchor, anchor_rating=anchor_rating)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -154,3 +155,31 @@ def to_scale(
     else:
         low, high = ratings.copy(), ratings.copy()
     return ratings, low, high, cov, samples
+
+
+def fitted_ratings(
+    table: Any,
+    theta: np.ndarray,
+    *,
+    method: str,
+    ci: str,
+    n_battles: int,
+    cov_theta: np.ndarray | None = None,
+    samples_theta: np.ndarray | None = None,
+    rounds: int = 0,
+    seed: int | None = None,
+    anchor: str | None = None,
+    anchor_rating: float = CENTER,
+    **extra: Any,
+) -> Ratings:
+    """A fit's strengths on the rating scale, as `Ratings` (shared by the Bradley-Terry and style fits)."""
+    ratings, low, high, cov, samples = to_scale(
+        theta, table.models, cov_theta=cov_theta, samples_theta=samples_theta, anchor=anchor,
+        anchor_rating=anchor_rating,
+    )
+    bootstrap = ci == "bootstrap"
+    return Ratings(
+        models=table.models, ratings=ratings, ci_low=low, ci_high=high, votes=table.votes(), theta=theta,
+        method=method, ci=ci, n_battles=n_battles, cov=cov, samples=samples, rounds=rounds if bootstrap else 0,
+        seed=seed if bootstrap else None, anchor=anchor, **extra,
+    )

@@ -26,7 +26,7 @@ from glassboard.rating.bt import (
 )
 from glassboard.rating.errors import RatingError, RatingWarning
 from glassboard.rating.features import FEATURES, StyleMatrix, check_features, complete_rows, style_matrix
-from glassboard.rating.result import CENTER, Z95, Ratings, to_scale
+from glassboard.rating.result import CENTER, Z95, Ratings, fitted_ratings
 from glassboard.rating.table import BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
 
@@ -367,28 +367,8 @@ def fit_style_table(
         coef_low, coef_high = np.minimum(coef_low, beta), np.maximum(coef_high, beta)
     else:
         coef_low, coef_high = beta.copy(), beta.copy()
-    ratings, low, high, cov_r, samples = to_scale(
-        theta, table.models, cov_theta=cov_t, samples_theta=samples_t, anchor=anchor, anchor_rating=anchor_rating
-    )
-    return Ratings(
-        models=table.models,
-        ratings=ratings,
-        ci_low=low,
-        ci_high=high,
-        votes=table.votes(),
-        theta=theta,
-        method="style",
-        ci=ci,
-        n_battles=len(pb.y),
-        cov=cov_r,
-        samples=samples,
-        rounds=rounds if ci == "bootstrap" else 0,
-        seed=seed if ci == "bootstrap" else None,
-        anchor=anchor,
-        features=sm.names,
-        coef=beta,
-        coef_low=coef_low,
-        coef_high=coef_high,
-        feature_scale=sm.scale,
-        dropped_features=sm.dropped,
+    return fitted_ratings(
+        table, theta, method="style", ci=ci, n_battles=len(pb.y), cov_theta=cov_t, samples_theta=samples_t,
+        rounds=rounds, seed=seed, anchor=anchor, anchor_rating=anchor_rating, features=sm.names, coef=beta,
+        coef_low=coef_low, coef_high=coef_high, feature_scale=sm.scale, dropped_features=sm.dropped,
     )
