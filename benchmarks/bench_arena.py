@@ -93,6 +93,21 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def child_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the live child processes of `pid` (the PostgreSQL writer process of the arena)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                total += cpu_seconds(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds of a process's main thread (the arena's event loop) and of its other threads (database work)."""
     out: dict[str, float] = {}
@@ -311,12 +326,17 @@ def measure(kind: str, arena_pid: int, backend_pid: int, port: int, args: argpar
             rate: float | None) -> dict:
     """One timed run against a running arena: throughput, latency percentiles and CPU per battle."""
     threads0 = thread_cpu_seconds(arena_pid)
+    children0 = child_cpu_seconds(arena_pid)
     server0, backend0, database0 = cpu_seconds(arena_pid), cpu_seconds(backend_pid), database_cpu_seconds(kind)
     battles = args.battles if rate is None else int(rate * args.paced_seconds)
     elapsed, client_cpu, results = load(port, args.clients, battles, args.client, args.client_procs, rate)
     server_cpu, backend_cpu = cpu_seconds(arena_pid) - server0, cpu_seconds(backend_pid) - backend0
     database_cpu = database_cpu_seconds(kind) - database0
     threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu_seconds(arena_pid).items()}
+    children = child_cpu_seconds(arena_pid) - children0
+    if children > 0:
+        threads["writer process"] = children
+        server_cpu += children
     n = len(results)
     phases = {name: [r[i] for r in results]
               for i, name in enumerate(("create", "stream", "vote", "battle", "queued"))}

@@ -27,6 +27,7 @@ from glassboard.arena.settings import Settings
 from glassboard.arena.streaming import BattleRunner
 from glassboard.store.battles import Store
 from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
+from glassboard.store.writer_process import ProcessGroupCommitWriter
 
 T = TypeVar("T")
 HERE = Path(__file__).parent
@@ -51,7 +52,7 @@ class ArenaState:
     board: BoardCache
     exposure: dict[str, int] = field(default_factory=dict)  # battles sampled per variant name
     retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
-    writer: GroupCommitWriter | None = None
+    writer: GroupCommitWriter | ProcessGroupCommitWriter | None = None
     checkpointer: WalCheckpointer | None = None
     reader: concurrent.futures.ThreadPoolExecutor | None = None
     # Battles started here and not voted yet: {"voter", "model_a", "model_b"}, plus the conversations and
@@ -137,7 +138,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ip_salt=store.meta_value("ip_salt"),
         render=render,
         board=BoardCache(),
-        writer=GroupCommitWriter(store.engine, threads=1 if store.sqlite else 2),
+        # SQLite: one writer thread. PostgreSQL: writes in a child process (see store/writer_process.py).
+        writer=GroupCommitWriter(store.engine) if store.sqlite else ProcessGroupCommitWriter(store.url),
         checkpointer=WalCheckpointer(store.engine) if store.sqlite else None,
         reader=concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="db-read"),
     )
@@ -166,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await state.runner.aclose()
         await hub.aclose()
-        state.writer.close()
+        await state.writer.aclose()
         if state.checkpointer is not None:
             state.checkpointer.close()
         state.reader.shutdown(wait=True)

@@ -47,8 +47,15 @@ class GroupCommitWriter:
     async def submit(self, fn: Write, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self._queue.put((fn, args, loop, future))
+        self.enqueue(fn, args, loop, future)
         return await future
+
+    def enqueue(self, fn: Write, args: tuple[Any, ...], loop: Any, token: Any) -> None:
+        """Queue a write; `_deliver` reports it with `token` (a future of `loop` here; see writer_process)."""
+        self._queue.put((fn, args, loop, token))
+
+    async def aclose(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.close)
 
     def close(self) -> None:
         """Finish the queued writes, then stop the threads."""
@@ -105,8 +112,7 @@ class GroupCommitWriter:
             except Exception:  # noqa: BLE001 - a broken connection is discarded all the same
                 log.debug("closing a writer connection failed", exc_info=True)
 
-    @staticmethod
-    def _deliver(batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
+    def _deliver(self, batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
         for (_, _, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
