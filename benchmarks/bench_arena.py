@@ -63,7 +63,8 @@ def wait_http(url: str, process: subprocess.Popen, what: str, timeout: float = 6
 
 def start_backend(port: int) -> subprocess.Popen:
     code = (
-        "import time, sys; from glassboard.models.scripted_server import ScriptedServer\n"
+        "import gc, time, sys; from glassboard.models.scripted_server import ScriptedServer\n"
+        "gc.collect(); gc.freeze()  # its collections paused answers by 20-35 ms, as the arena's did\n"
         f"with ScriptedServer(latency=0.0, port={port}):\n    time.sleep(10**6)\n"
     )
     process = subprocess.Popen([sys.executable, "-c", code])
