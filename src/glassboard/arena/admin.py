@@ -41,12 +41,12 @@ def require_admin(request: Request) -> Any:
 
 def variant_from_spec(name: str, spec: dict[str, Any]) -> Any:
     """Validate a definition exactly as the registry file parser does (same fields, same messages)."""
-    from glassboard.models.registry import _parse_variant
+    from glassboard.models.registry import parse_variant
 
     spec = dict(spec)
     spec.setdefault("added", dt.date.today().isoformat())
     spec.pop("retired", None)
-    return _parse_variant(Path("admin-api"), "", name, spec)
+    return parse_variant(Path("admin-api"), "", name, spec)
 
 
 def with_admin_variants(registry: Any, store: Any) -> Any:

@@ -249,11 +249,12 @@ def parse_registry_file(path: Path) -> Registry:
         raise ConfigError(f"{path}: no [models.NAME] tables found")
     variants = builtin_variants() if data.get("include_builtin", False) else []
     for name, table in models.items():
-        variants.append(_parse_variant(path, text, name, table))
+        variants.append(parse_variant(path, text, name, table))
     return Registry(variants, source=str(path))
 
 
-def _parse_variant(path: Path, text: str, name: str, table: Any) -> Variant:
+def parse_variant(path: Path, text: str, name: str, table: Any) -> Variant:
+    """One `[models.NAME]` table as a Variant; ConfigError names the file, line and field (`text` locates lines)."""
     def fail(key: str | None, message: str) -> ConfigError:
         field_name = f"models.{name}" + (f".{key}" if key else "")
         return ConfigError(f"{path}{_locate(text, name, key)}: field '{field_name}': {message}")
