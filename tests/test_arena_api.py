@@ -308,3 +308,29 @@ def test_parse_sse_helper() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+async def test_a_database_that_does_not_confirm_a_write_gets_a_clear_503(db_url: str, scripted_server) -> None:
+    from glassboard.store.db import StoreError
+
+    registry = Registry([scripted_variant(scripted_server, n, s) for n, s in OK3.items()])
+    async with arena_client(settings_for(db_url, registry)) as client:
+        ready = await client.create("first question")
+        assert (await client.stream(ready))[-1] == ("end", {"status": "ready"})
+        real_write = client.state.write
+
+        async def lost_write(fn, *args):  # noqa: ANN001, ANN202 - stands in for ArenaState.write
+            raise StoreError("the database writer process stopped (exit code -9); the write was not confirmed")
+
+        client.state.write = lost_write
+        try:
+            created = await client.http.post("/api/battles", json={"prompt": "hello"})  # the fast lane
+            turn = await client.http.post(f"/api/battles/{ready}/turns", json={"prompt": "more"})  # FastAPI
+        finally:
+            client.state.write = real_write
+        for response in (created, turn):
+            assert response.status_code == 503, response.text
+            message = response.json()["error"]
+            assert "did not confirm" in message and "exit code -9" in message and "Traceback" not in message
+        assert (await client.vote(ready)).status_code == 200  # nothing was half-done: the battle is still votable
+        assert (await client.http.post("/api/battles", json={"prompt": "again"})).status_code == 200

@@ -22,6 +22,19 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def database_error(err: Exception) -> ApiError | None:
+    """A 503 for a write the database refused or did not confirm (down, full, locked, writer process gone)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from glassboard.store.db import StoreError
+
+    if not isinstance(err, StoreError | DBAPIError):
+        return None
+    reason = str(err).splitlines()[0][:200]
+    return ApiError(503, f"The database did not confirm this request ({type(err).__name__}: {reason}); it may not "
+                         "have been recorded. Try again in a moment.")
+
+
 def _respond(request: Request, status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     if request.url.path.startswith("/api") or "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -53,6 +66,20 @@ def install(app: FastAPI) -> None:
             where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "body"
             problems.append(f"{where}: {item.get('msg', 'invalid')}")
         return _respond(request, 422, "Invalid request: " + "; ".join(problems))
+
+    async def database(request: Request, err: Exception) -> Response:
+        unavailable = database_error(err)
+        assert unavailable is not None
+        log.error("database error on %s %s: %s", request.method, request.url.path, err)
+        return _respond(request, unavailable.status, unavailable.message)
+
+    # Registered by type (not under Exception, whose handler Starlette runs and then re-raises).
+    from sqlalchemy.exc import DBAPIError
+
+    from glassboard.store.db import StoreError
+
+    app.add_exception_handler(StoreError, database)
+    app.add_exception_handler(DBAPIError, database)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, err: Exception) -> Response:

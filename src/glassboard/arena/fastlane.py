@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from glassboard.arena import api
-from glassboard.arena.errors import ApiError
+from glassboard.arena.errors import ApiError, database_error
 from glassboard.arena.integrity_middleware import VoterGate, send_too_large
 
 log = logging.getLogger("glassboard.arena")
@@ -78,7 +78,11 @@ class ArenaApp(FastAPI):
                 result = await api.cast_vote(st, battle_id, voter, ip, value)
         except ApiError as err:
             return await _send_json(send, err.status, {"error": err.message}, cookie, err.headers)
-        except Exception:  # noqa: BLE001 - the server keeps serving; same reply as errors.crashed
+        except Exception as err:  # noqa: BLE001 - the server keeps serving; same replies as errors.crashed
+            unavailable = database_error(err)
+            if unavailable is not None:
+                log.error("database error on %s %s: %s", scope["method"], scope["path"], err)
+                return await _send_json(send, unavailable.status, {"error": unavailable.message}, cookie)
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             return await _send_json(send, 500, {"error": "Internal error: the server logged it and keeps serving."},
                                     cookie)
