@@ -333,4 +333,15 @@ async def test_a_database_that_does_not_confirm_a_write_gets_a_clear_503(db_url:
             message = response.json()["error"]
             assert "did not confirm" in message and "exit code -9" in message and "Traceback" not in message
         assert (await client.vote(ready)).status_code == 200  # nothing was half-done: the battle is still votable
+        real_read = client.state.read
+
+        async def lost_read(fn, *args):  # noqa: ANN001, ANN202 - stands in for ArenaState.read
+            raise StoreError("connection refused")
+
+        client.state.read = lost_read
+        try:
+            replay = await client.http.get(f"/api/battles/{ready}/stream")  # a stored battle: read from the store
+        finally:
+            client.state.read = real_read
+        assert replay.status_code == 503 and "connection refused" in replay.json()["error"]
         assert (await client.http.post("/api/battles", json={"prompt": "again"})).status_code == 200

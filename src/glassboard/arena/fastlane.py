@@ -76,16 +76,8 @@ class ArenaApp(FastAPI):
                 result = await api.start_battle(st, voter, ip, value)
             else:
                 result = await api.cast_vote(st, battle_id, voter, ip, value)
-        except ApiError as err:
-            return await _send_json(send, err.status, {"error": err.message}, cookie, err.headers)
-        except Exception as err:  # noqa: BLE001 - the server keeps serving; same replies as errors.crashed
-            unavailable = database_error(err)
-            if unavailable is not None:
-                log.error("database error on %s %s: %s", scope["method"], scope["path"], err)
-                return await _send_json(send, unavailable.status, {"error": unavailable.message}, cookie)
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            return await _send_json(send, 500, {"error": "Internal error: the server logged it and keeps serving."},
-                                    cookie)
+        except Exception as err:  # noqa: BLE001 - the server keeps serving
+            return await _send_error(scope, send, err, cookie)
         await _send_json(send, 200, result, cookie)
 
     async def _stream(self, scope: Scope, send: Send, battle_id: str) -> None:
@@ -93,14 +85,27 @@ class ArenaApp(FastAPI):
         st = self.state.arena
         try:
             events = await api.battle_events(st, battle_id, st.cookies.pseudonym(voter_id))
-        except ApiError as err:
-            return await _send_json(send, err.status, {"error": err.message}, cookie, err.headers)
+        except Exception as err:  # noqa: BLE001 - the server keeps serving
+            return await _send_error(scope, send, err, cookie)
         headers = SSE_HEADERS + ([(b"set-cookie", cookie)] if cookie else [])
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         if isinstance(events, list | tuple):
             await send({"type": "http.response.body", "body": b"".join(events)})
             return
         await _send_events(send, events)
+
+
+async def _send_error(scope: Scope, send: Send, err: Exception, cookie: bytes | None) -> None:
+    """The same replies as the FastAPI exception handlers (errors.py): ApiError, database errors, then 500."""
+    if not isinstance(err, ApiError):
+        unavailable = database_error(err)
+        if unavailable is not None:
+            log.error("database error on %s %s: %s", scope["method"], scope["path"], err)
+            err = unavailable
+        else:
+            log.exception("unhandled error on %s %s", scope["method"], scope["path"], exc_info=err)
+            err = ApiError(500, "Internal error: the server logged it and keeps serving.")
+    await _send_json(send, err.status, {"error": err.message}, cookie, err.headers)
 
 
 async def _send_events(send: Send, events: Iterable[bytes] | AsyncIterator[bytes]) -> None:
