@@ -51,6 +51,12 @@ async def test_battle_flow_stream_vote_reveal(db_url: str, scripted_server) -> N
         assert after["model_a"] == result["model_a"] and after["turns"][0]["a"]["ttft_s"] is not None
         replayed = await client.stream(battle_id)  # a finished battle replays from the store
         assert replayed[-1] == ("end", {"status": "voted"})
+        assert stored["language"] is None  # "What is **6 x 7**?" is too short to name a language
+        english, _ = await client.battle("Summarize the following text in three bullet points, please.")
+        french, _ = await client.battle("Quelle est la capitale de la France ? Réponds en une phrase.")
+        exported = {row["battle_id"]: row for row in client.state.store.voted()}
+        assert exported[english]["language"] == "English" and exported[french]["language"] == "French"
+        assert "language" not in exported[battle_id]  # unknown: left out, as the LMArena schema allows
 
 
 async def test_multi_turn_each_side_sees_its_whole_conversation(db_url: str, scripted_server) -> None:

@@ -146,3 +146,20 @@ def test_sqlite_sync_mode_is_checked_with_a_clear_message(tmp_path) -> None:  # 
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+def test_language_is_named_only_when_the_detector_is_sure() -> None:
+    from glassboard.arena.language import LanguageDetector, script_language
+
+    detect = LanguageDetector()
+    assert detect("Summarize the following text in three bullet points, please.") == "English"
+    assert detect("Quelle est la capitale de la France ?") == "French"
+    assert detect("Cześć, jak się masz?") == "Polish"
+    assert detect("请用中文写一首关于秋天的诗") == "Chinese"  # the model is unsure (0.77); the script decides
+    assert detect("日本の首都はどこですか") == "Japanese"
+    assert detect("안녕하세요") == "Korean"
+    for unsure in ("Hello there", "Hi", "def f(x): return x*2", "12345", "   ", "", "🙂🙂"):
+        assert detect(unsure) is None, unsure  # too short or not language: no label rather than a guess
+    assert script_language("Translate 你好 to English please") is None  # mostly Latin letters
+    long_prompt = "The quick brown fox jumps over the lazy dog while the children watch from the garden. " * 1200
+    assert detect(long_prompt) == "English"  # only the first MAX_CHARS are read

@@ -197,6 +197,7 @@ async def start_battle(st: Any, voter: str, ip: str | None, prompt: str) -> dict
         "variant_a": st.variant_id(variant_a), "variant_b": st.variant_id(variant_b),
         "conversation_a": conversation, "conversation_b": conversation, "voter": voter, "ip_hash": ip,
         "status": "streaming", "created": time.time(), "sampler": decision, "flags": [],
+        "language": st.language(prompt),
     }
     await st.write(st.store.create_battle, row, turn_rows(battle_id, 0, prompt))
     st.remember_battle(battle_id, voter, variant_a.name, variant_b.name)
