@@ -124,8 +124,8 @@ class _PipeWriter(GroupCommitWriter):
         super().__init__(engine, threads=threads)
 
     def _deliver(self, batch: list, outcomes: list[tuple[bool, Any]]) -> None:
-        results = [(item[3], ok, value if ok else _picklable(value)) for item, (ok, value) in zip(batch, outcomes,
-                                                                                                   strict=True)]
+        results = [(request, ok, value if ok else _picklable(value))
+                   for (_, _, _, request), (ok, value) in zip(batch, outcomes, strict=True)]
         data = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
         with self._out_lock:
             self._out.write(len(data).to_bytes(HEADER, "little") + data)
