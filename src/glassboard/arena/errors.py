@@ -9,10 +9,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from glassboard.schema import GlassboardError
+
 log = logging.getLogger("glassboard.arena")
 
 
-class ApiError(Exception):
+class ApiError(GlassboardError):
     """A refused request: HTTP status and a message meant for the person using the arena."""
 
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):

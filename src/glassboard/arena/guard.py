@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-IDENTITY_FLAG = "identity_revealed"
+from glassboard.schema import IDENTITY_FLAG
+
 _SEPARATORS = re.compile(r"[\s._-]+")
 _MIN_LENGTH = 3
 

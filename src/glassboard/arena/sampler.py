@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from glassboard.schema import GlassboardError
 
-class SamplerError(RuntimeError):
+
+class SamplerError(GlassboardError, RuntimeError):
     """Fewer than two variants can be sampled."""
 
 

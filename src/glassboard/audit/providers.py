@@ -90,7 +90,7 @@ async def audit_providers(
     dataset: Any,
     options: ProvidersOptions,
     progress: Progress | None = None,
-    show_eval_progress: bool = False,
+    eval_progress: Any = None,
 ) -> dict[str, Any]:
     """Run `task` through every endpoint (the first is the reference) and compare each with the reference."""
     from glassboard.bench.runner import run_eval
@@ -107,7 +107,7 @@ async def audit_providers(
         results.append(await run_eval(
             hub, variant, task, dataset.samples, epochs=options.epochs, concurrency=options.concurrency,
             log_dir=options.log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
-            progress=show_eval_progress,
+            progress=eval_progress,
         ))
     rows = [_endpoint_row(v.name, r, options.scoring) for v, r in zip(variants, results, strict=True)]
     ref_summary = results[0].summary

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ DEFAULT_LOG_DIR = Path("glassboard-runs")
 # Errors that mean "every further request will fail too": stop instead of burning through the data set.
 FATAL_KINDS = frozenset({"connection", "not_found"})
 FATAL_STATUSES = frozenset({401, 403})
-PROGRESS_HZ = 4  # the progress bar is redrawn on a timer, never per sample (rendering costs CPU)
+PROGRESS_HZ = 4  # progress is reported on a timer, never per sample (rendering costs CPU)
+# (finished, total, errors): the CLI draws it as a progress bar; the runner itself never prints.
+ProgressFn = Callable[[int, int, int], None]
 
 
 @dataclass
@@ -63,7 +65,7 @@ async def run_eval(
     log_dir: Path = DEFAULT_LOG_DIR,
     data_source: str | None = None,
     data_sha256: str | None = None,
-    progress: bool = False,
+    progress: ProgressFn | None = None,
     stop_after: int = 5,
 ) -> RunResult:
     """Run `task` on `samples` x `epochs`, resuming from the log: finished samples are not requested again,
@@ -117,7 +119,7 @@ class _State:
 
 
 async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], writer: LogWriter, state: _State,
-               concurrency: int, stop_after: int, progress: bool) -> None:
+               concurrency: int, stop_after: int, progress: ProgressFn | None) -> None:
     base_seed = variant.params.seed or 0
     common = {"type": "sample", "variant": variant.id, "task": task.name}
     pending = iter(todo)
@@ -161,7 +163,7 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             state.finished += 1
 
     workers.extend(asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo))))
-    ticker = asyncio.create_task(_progress(state, f"{task.name} · {variant.name}")) if progress else None
+    ticker = asyncio.create_task(_tick(state, progress)) if progress is not None else None
     try:
         # Workers cancelled by an early stop come back as CancelledError; anything else is a bug: re-raise it.
         for result in await asyncio.gather(*workers, return_exceptions=True):
@@ -175,21 +177,14 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             await asyncio.gather(ticker, return_exceptions=True)
 
 
-async def _progress(state: _State, label: str) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from glassboard.console import stderr
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("[red]{task.fields[errors]} errors"), TimeElapsedColumn())
-    with Progress(*columns, console=stderr(), auto_refresh=False, transient=False) as bar:
-        task_id = bar.add_task(label, total=state.total, completed=state.finished, errors=0)
-        try:
-            while True:
-                bar.update(task_id, completed=state.finished, errors=state.errors, refresh=True)
-                await asyncio.sleep(1 / PROGRESS_HZ)
-        finally:
-            bar.update(task_id, completed=state.finished, errors=state.errors, refresh=True)
+async def _tick(state: _State, progress: ProgressFn) -> None:
+    """Report (finished, total, errors) on a timer, never per sample (a redraw costs CPU)."""
+    try:
+        while True:
+            progress(state.finished, state.total, state.errors)
+            await asyncio.sleep(1 / PROGRESS_HZ)
+    finally:
+        progress(state.finished, state.total, state.errors)
 
 
 def _version() -> str:

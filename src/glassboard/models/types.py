@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+from glassboard.schema import GlassboardError
+
 Message = dict[str, str]
 """One chat message: {"role": "system" | "user" | "assistant", "content": str}."""
 
@@ -25,7 +27,7 @@ ErrorKind = Literal[
 RETRYABLE_KINDS: frozenset[str] = frozenset({"timeout", "rate_limit", "server", "connection", "truncated"})
 
 
-class ModelError(Exception):
+class ModelError(GlassboardError):
     """A model call that failed; `kind` says how, `url` names the endpoint or file involved."""
 
     def __init__(
@@ -49,7 +51,7 @@ class ModelError(Exception):
         return self.kind in RETRYABLE_KINDS
 
 
-class ConfigError(ValueError):
+class ConfigError(GlassboardError, ValueError):
     """Bad user input: a registry file, a model name or a parameter; the message names file, line and field."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glassboard.rating.errors import RatingError, RatingWarning
+from glassboard.schema import BATTLE_COLUMNS, WINNER_ALIASES, WINNERS
 from glassboard.rating.textstats import conversation_counts, style_counts
 
 __all__ = [
@@ -26,24 +27,7 @@ __all__ = [
     "write_battles",
 ]
 
-# The four labels of LMArena's releases. "tie (bothbad)" is a tie in which the voter disliked both answers.
-WINNERS = ("model_a", "model_b", "tie", "tie (bothbad)")
-# Spellings seen in other public arena exports, accepted on read and normalised to the labels above.
-_WINNER_ALIASES = {"both_bad": "tie (bothbad)", "bothbad": "tie (bothbad)", "tie(bothbad)": "tie (bothbad)"}
-
-_KNOWN = (
-    "model_a",
-    "model_b",
-    "winner",
-    "tstamp",
-    "conversation_a",
-    "conversation_b",
-    "conv_metadata",
-    "category",
-    "language",
-    "voter",
-    "flags",
-)
+_KNOWN = BATTLE_COLUMNS
 _MAX_LISTED = 10  # invalid rows named in one error message
 # conv_metadata keys holding the style counts (LMArena's names, plus our emoji counts)
 _META_KEYS = tuple(
@@ -226,7 +210,7 @@ def normalise_winner(label: Any) -> str | None:
     if not isinstance(label, str):
         return None
     key = label.strip().lower()
-    key = _WINNER_ALIASES.get(key, key)
+    key = WINNER_ALIASES.get(key, key)
     return key if key in WINNERS else None
 
 

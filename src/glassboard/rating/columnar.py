@@ -10,8 +10,8 @@ import numpy as np
 
 from glassboard.rating.battles import normalise_winner
 from glassboard.rating.textstats import conversation_counts
+from glassboard.schema import OUTCOME_CODES as _OUTCOME
 
-_OUTCOME = {"model_a": 0, "model_b": 1, "tie": 2, "tie (bothbad)": 3}
 # conv_metadata fields per side, in BattleTable.counts order
 _FIELDS = ("sum_assistant_{}_tokens", "header_count_{}", "list_count_{}", "bold_count_{}", "emoji_count_{}")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from glassboard.schema import GlassboardError
 
-class RatingError(ValueError):
+
+class RatingError(GlassboardError, ValueError):
     """Bad input to the ratings library (file, rows, options); the message says what and where."""
 
 

@@ -14,10 +14,9 @@ import numpy as np
 
 from glassboard.rating.battles import Battle, iter_rows, parse_battle, report_invalid
 from glassboard.rating.errors import RatingError, RatingWarning
+from glassboard.schema import A_WINS, B_WINS, BOTHBAD, TIE
+from glassboard.schema import OUTCOME_CODES as _OUTCOME
 
-# Outcome codes, from model_a's point of view.
-A_WINS, B_WINS, TIE, BOTHBAD = 0, 1, 2, 3
-_OUTCOME = {"model_a": A_WINS, "model_b": B_WINS, "tie": TIE, "tie (bothbad)": BOTHBAD}
 # Style totals kept per side, in this order (counts[:, side, k]).
 COUNT_NAMES = ("tokens", "headers", "lists", "bold", "emoji")
 

@@ -11,15 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
+from glassboard.schema import BATTLE_COLUMNS as SCHEMA_COLUMNS
+from glassboard.schema import BATTLE_STATUSES as STATUSES
 from glassboard.store.db import is_sqlite, make_engine, normalize_url, upgrade
 from glassboard.store.tables import BattleRow, Meta, TurnRow, VariantRow
 
-# The columns of the LMArena vote-release schema, in file order.
-SCHEMA_COLUMNS = (
-    "model_a", "model_b", "winner", "tstamp", "conversation_a", "conversation_b",
-    "conv_metadata", "category", "language", "voter", "flags",
-)
-STATUSES = ("streaming", "ready", "failed", "voted")
 
 # The arena's hot-path statements, built once on the tables (not the ORM classes) with bound parameters: building
 # `insert(BattleRow).values(**row)` per call went through the ORM bulk-persistence plugin and re-coerced every

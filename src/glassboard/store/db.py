@@ -7,6 +7,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from glassboard.schema import GlassboardError
+
 DEFAULT_URL = "sqlite:///glassboard.db"
 MIGRATIONS = Path(__file__).parent / "migrations"
 # SQLite durability in WAL mode. "full": a commit is flushed to disk before it returns, so an acknowledged vote
@@ -16,7 +18,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_SYNC_MODES = ("full", "normal")
 
 
-class StoreError(ValueError):
+class StoreError(GlassboardError, ValueError):
     """A database URL or database that the store cannot use; the message says which and why."""
 
 

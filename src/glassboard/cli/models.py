@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from glassboard.console import ConfigOption, clean_errors, load_registry, stdout
+from glassboard.cli.console import ConfigOption, clean_errors, load_registry, stdout
 
 
 def register(app: typer.Typer) -> None:

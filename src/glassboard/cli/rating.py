@@ -70,7 +70,7 @@ def rate_command(
     """Rate the models of a battle file: Bradley-Terry with 95% intervals, raw and style-controlled."""
     import warnings
 
-    from glassboard.console import fail
+    from glassboard.cli.console import fail
     from glassboard.rating.errors import RatingError, RatingWarning
     from glassboard.rating.leaderboard import leaderboard
 
@@ -121,7 +121,7 @@ def rate_command(
 def _show_warnings(messages: list[str]) -> None:
     from rich.markup import escape
 
-    from glassboard.console import stderr
+    from glassboard.cli.console import stderr
 
     console = stderr()
     for msg in messages:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from glassboard.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every sampled call and permutation (reproducible runs).")]
@@ -54,7 +54,7 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     e.g. the bench runner's); yields the callback the audits call once per finished completion."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from glassboard.console import stderr
+    from glassboard.cli.console import stderr
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=stderr(), transient=True)
@@ -358,12 +358,14 @@ def providers_command(
 
 async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> dict:
     from glassboard.audit.providers import audit_providers
+    from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
 
     async with ModelHub(registry) as hub:
         per_pair = 2 * len(options.identity.prompts) * options.identity.samples if options.run_identity else 0
-        with _progress(per_pair * (len(models) - 1), "identity tests") as advance:
-            return await audit_providers(hub, models, task, dataset, options, advance, show_eval_progress=True)
+        with eval_progress(f"{task.name} per endpoint") as bar, \
+                _progress(per_pair * (len(models) - 1), "identity tests") as advance:
+            return await audit_providers(hub, models, task, dataset, options, advance, eval_progress=bar)
 
 
 def _print_providers(report: dict) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from glassboard.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
 
 DbOption = Annotated[str, typer.Option("--db", help="Database URL: sqlite:///FILE or postgresql+psycopg://...")]
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from glassboard.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
 
 TASK_NAMES = "gsm8k, math500, math-l5, mmlu-pro, gpqa-diamond"
 
@@ -83,10 +83,13 @@ async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, 
     from glassboard.bench.runner import run_eval
     from glassboard.models.hub import ModelHub
 
+    from glassboard.cli.console import eval_progress
+
     async with ModelHub(registry) as hub:
-        return await run_eval(hub, variant, task, dataset.samples, epochs=epochs, concurrency=concurrency,
-                              log_dir=log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
-                              progress=progress)
+        with eval_progress(f"{task.name} · {variant.name}", enabled=progress) as bar:
+            return await run_eval(hub, variant, task, dataset.samples, epochs=epochs, concurrency=concurrency,
+                                  log_dir=log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
+                                  progress=bar)
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from glassboard.arena.cli import register as register_arena
-from glassboard.audit.cli import register as register_audit
-from glassboard.bench.cli import register as register_bench
-from glassboard.models.cli import register as register_models
-from glassboard.rating.cli import register as register_rating
+from glassboard.cli.arena import register as register_arena
+from glassboard.cli.audit import register as register_audit
+from glassboard.cli.bench import register as register_bench
+from glassboard.cli.models import register as register_models
+from glassboard.cli.rating import register as register_rating
 
 app = typer.Typer(
     name="glassboard",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -34,12 +34,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @contextlib.contextmanager
 def clean_errors() -> Iterator[None]:
-    """Turn glassboard's own error types into a one-line message and exit code 2."""
-    from glassboard.models.types import ConfigError, ModelError
+    """Turn glassboard's own errors (`GlassboardError`) into a one-line message and exit code 2."""
+    from glassboard.schema import GlassboardError
 
     try:
         yield
-    except (ConfigError, ModelError) as err:
+    except GlassboardError as err:
         fail(str(err))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
@@ -49,3 +49,22 @@ def load_registry(config: Path | None):  # -> Registry (import kept lazy for CLI
     from glassboard.models.registry import Registry
 
     return Registry.load(config)
+
+
+@contextlib.contextmanager
+def eval_progress(label: str, enabled: bool = True) -> Iterator[Callable[[int, int, int], None] | None]:
+    """A Rich progress bar on stderr for the benchmark runner's (finished, total, errors) reports (None if off)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("[red]{task.fields[errors]} errors"), TimeElapsedColumn())
+    with Progress(*columns, console=stderr(), auto_refresh=False, transient=False) as bar:
+        task_id = bar.add_task(label, total=None, errors=0)
+
+        def report(finished: int, total: int, errors: int) -> None:
+            bar.update(task_id, completed=finished, total=total, errors=errors, refresh=True)
+
+        yield report
