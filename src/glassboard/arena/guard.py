@@ -6,8 +6,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from glassboard.schema import IDENTITY_FLAG
-
 _SEPARATORS = re.compile(r"[\s._-]+")
 _MIN_LENGTH = 3
 

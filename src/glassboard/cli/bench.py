@@ -81,9 +81,8 @@ def eval_command(
 
 async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, log_dir: Path, progress: bool):
     from glassboard.bench.runner import run_eval
-    from glassboard.models.hub import ModelHub
-
     from glassboard.cli.console import eval_progress
+    from glassboard.models.hub import ModelHub
 
     async with ModelHub(registry) as hub:
         with eval_progress(f"{task.name} · {variant.name}", enabled=progress) as bar:

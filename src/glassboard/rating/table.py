@@ -14,7 +14,7 @@ import numpy as np
 
 from glassboard.rating.battles import Battle, iter_rows, parse_battle, report_invalid
 from glassboard.rating.errors import RatingError, RatingWarning
-from glassboard.schema import A_WINS, B_WINS, BOTHBAD, TIE
+from glassboard.schema import A_WINS, B_WINS, BOTHBAD
 from glassboard.schema import OUTCOME_CODES as _OUTCOME
 
 # Style totals kept per side, in this order (counts[:, side, k]).
