@@ -14,12 +14,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from glassboard.arena.errors import ApiError
-from glassboard.arena.guard import IDENTITY_FLAG
 from glassboard.arena.integrity import ip_hash
 from glassboard.arena.sampler import SamplerError
 from glassboard.arena.streaming import replay
 from glassboard.rating.battles import compute_conv_metadata
-from glassboard.schema import WINNERS
+from glassboard.schema import IDENTITY_FLAG, WINNERS
 
 BATTLE_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
