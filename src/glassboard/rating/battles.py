@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glassboard.rating.errors import RatingError, RatingWarning
-from glassboard.schema import BATTLE_COLUMNS, WINNER_ALIASES, WINNERS
 from glassboard.rating.textstats import conversation_counts, style_counts
+from glassboard.schema import BATTLE_COLUMNS, WINNER_ALIASES, WINNERS
 
 __all__ = [
     "WINNERS",

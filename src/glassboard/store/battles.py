@@ -16,7 +16,6 @@ from glassboard.schema import BATTLE_STATUSES as STATUSES
 from glassboard.store.db import is_sqlite, make_engine, normalize_url, upgrade
 from glassboard.store.tables import BattleRow, Meta, TurnRow, VariantRow
 
-
 # The arena's hot-path statements, built once on the tables (not the ORM classes) with bound parameters: building
 # `insert(BattleRow).values(**row)` per call went through the ORM bulk-persistence plugin and re-coerced every
 # value, which was ~70% of the store's CPU (create + finish + read + vote: 2.6 -> see docs/arena.md "Speed").
