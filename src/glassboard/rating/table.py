@@ -17,7 +17,7 @@ from glassboard.rating.errors import RatingError, RatingWarning
 from glassboard.rating.identify import result_graph
 from glassboard.schema import A_WINS as A_WINS  # re-exported: the outcome codes of the table
 from glassboard.schema import B_WINS as B_WINS
-from glassboard.schema import BOTHBAD
+from glassboard.schema import BOTHBAD as BOTHBAD
 from glassboard.schema import OUTCOME_CODES as _OUTCOME
 from glassboard.schema import TIE as TIE
 
