@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from glassboard.rating.bt import aggregate, fit_bt
 from glassboard.rating.elo import fit_elo
 from glassboard.rating.errors import RatingError, RatingWarning
-from glassboard.rating.result import SCALE, rank_upper_bound
+from glassboard.rating.result import SCALE, Ratings, rank_upper_bound
 from glassboard.rating.sampling import PoissonSampler
 from glassboard.rating.synth import synthetic_battles
 from glassboard.rating.table import A_WINS, B_WINS, TIE, BattleTable
@@ -127,8 +127,31 @@ def test_undefeated_model_is_finite_and_named() -> None:
     ]
     with pytest.warns(RatingWarning, match="champ"):
         r = fit_bt(rows)
-    assert np.all(np.isfinite(r.ratings)) and np.all(np.isfinite(r.ci_high))
+    assert np.all(np.isfinite(r.ratings))
     assert r.models[int(np.argmax(r.ratings))] == "champ"
+    # the votes do not bound champ's lead: no finite interval (a narrow one around the ridge value would lie)
+    assert np.all(r.ci_low == -np.inf) and np.all(r.ci_high == np.inf)
+
+
+def honest_intervals(r: Ratings) -> None:
+    """Every interval contains its finite estimate and is unbounded or of positive width: never NaN or zero-width."""
+    assert np.all(np.isfinite(r.ratings))
+    assert not np.any(np.isnan(r.ci_low)) and not np.any(np.isnan(r.ci_high))
+    assert np.all(r.ci_low <= r.ratings + 1e-6) and np.all(r.ratings <= r.ci_high + 1e-6)
+    assert np.all(r.ci_high - r.ci_low > 1.0)
+
+
+@pytest.mark.parametrize("ci", ["sandwich", "bootstrap"])
+@pytest.mark.parametrize(
+    "winners",
+    [["model_a"], ["model_a"] * 3, ["model_a", "model_a", "tie"], ["tie"] * 3, ["tie (bothbad)"] * 2],
+)
+def test_tiny_samples_never_give_a_zero_width_or_nan_interval(winners: list[str], ci: str) -> None:
+    rows = [{"model_a": "a", "model_b": "b", "winner": w} for w in winners]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RatingWarning)
+        r = fit_bt(rows, ci=ci, rounds=50)
+    honest_intervals(r)
 
 
 def test_poisson_sampler_has_the_poisson_law() -> None:
@@ -182,9 +205,7 @@ def test_never_nan_on_random_small_battle_sets(battles: list[tuple[int, int, int
             except RatingError as err:
                 assert "at least two models" in str(err) or "no battles" in str(err)
                 continue
-            for arr in (r.ratings, r.ci_low, r.ci_high):
-                assert np.all(np.isfinite(arr))
-            assert np.all(r.ci_low <= r.ratings + 1e-6) and np.all(r.ratings <= r.ci_high + 1e-6)
+            honest_intervals(r)
 
 
 def test_bootstrap_results_do_not_depend_on_the_thread_count() -> None:

@@ -120,3 +120,25 @@ def test_library_imports_no_server_or_cli_modules() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_three_votes_rate_raw_only_and_say_why(tmp_path: Path) -> None:
+    """Issue 11.4: 3 votes between two models; style control is not determined, 2-0 raw has no finite bound."""
+    def conv(text: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "q"}, {"role": "assistant", "content": text}]
+
+    answers = [("**a** long\n- list\n- answer", "ok"), ("# Head\nsome **bold** words", "fine"), ("plain", "a b c")]
+    rows = [{"model_a": "q8", "model_b": "q4", "winner": w, "conversation_a": conv(a), "conversation_b": conv(b)}
+            for w, (a, b) in zip(("model_a", "model_b", "tie"), answers, strict=True)]
+    path = tmp_path / "three.jsonl"
+    write_battles(rows, path)
+    result = _run(str(path))
+    assert result.exit_code == 0, result.output
+    assert "not determined by these 3 battles" in result.output and "raw rating only" in result.output
+    assert "style ctrl" not in result.output and "-0.0 / +0.0" not in result.output
+    rows_json = json.loads(_run(str(path), "--format", "json").stdout)
+    assert all("style_rating" not in r and r["ci_high"] - r["ci_low"] > 100 for r in rows_json)
+    write_battles(rows[:1] * 2, path)  # q8 won both: its lead is unbounded
+    result = _run(str(path))
+    assert result.exit_code == 0 and "not determined" in result.output
+    assert all(r["ci_low"] is None for r in json.loads(_run(str(path), "--format", "json").stdout))

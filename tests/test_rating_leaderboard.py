@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from glassboard.rating.battles import compute_conv_metadata
 from glassboard.rating.errors import RatingError, RatingWarning
 from glassboard.rating.leaderboard import ROW_KEYS, STYLE_KEYS, leaderboard
 from glassboard.rating.synth import synthetic_battles
@@ -108,7 +109,11 @@ def test_single_vote_models_are_rated_with_a_warning(rows: list[dict]) -> None:
     assert any("single vote" in m and "newcomer" in m for m in messages)
     assert any("never lost, or never won" in m for m in messages)  # 1-0: only a lower bound
     new = next(r for r in board.rows if r["model"] == "newcomer")
-    assert new["votes"] == 1 and math.isfinite(new["rating"]) and new["ci_high"] - new["ci_low"] > 100
+    assert new["votes"] == 1 and math.isfinite(new["rating"])
+    # 1-0: the votes bound no rating (the newcomer may be arbitrarily strong, which moves the mean): no intervals
+    assert all(r["ci_low"] is None and r["ci_high"] is None for r in board.rows)
+    assert any("style-controlled rating is not determined" in m and "raw rating only" in m for m in messages)
+    assert "style_rating" not in new and board.style is None
     assert any("newcomer" in w for w in board.warnings)
 
 
@@ -163,7 +168,45 @@ def test_never_nan_or_traceback_on_random_small_battle_sets(battles: list) -> No
             return
     for row in board.rows:
         for key, value in row.items():
-            if key != "model":
+            if key != "model" and not (key.endswith(("ci_low", "ci_high")) and value is None):
                 assert math.isfinite(value), (key, row)
+        for view in ("", "style_"):
+            low, high = row.get(f"{view}ci_low"), row.get(f"{view}ci_high")
+            if low is not None and high is not None:  # None: unbounded (not determined by the votes)
+                assert high - low > 1.0, row  # never a zero-width interval
     coefs = board.style_coefficients
     assert all(math.isfinite(v) for c in coefs for v in (c["coef"], c["ci_low"], c["ci_high"]))
+
+
+def _variant_battles(winners: list[str]) -> list[dict]:
+    """Votes between the two bundled variants, as the arena stores them (style counts from real answers)."""
+    answers = [("**Paris** is the capital of France.\n- old\n- big", "Paris."), ("It is 4, **surely**.", "4"),
+               ("# Answer\nA long, long answer " * 3, "short")]
+    out = []
+    for i, w in enumerate(winners):
+        text_a, text_b = answers[i % len(answers)]
+        conv_a = [{"role": "user", "content": "q"}, {"role": "assistant", "content": text_a}]
+        conv_b = [{"role": "user", "content": "q"}, {"role": "assistant", "content": text_b}]
+        out.append({"model_a": "smollm2-q8", "model_b": "smollm2-q4", "winner": w, "conversation_a": conv_a,
+                    "conversation_b": conv_b, "conv_metadata": compute_conv_metadata(conv_a, conv_b)})
+    return out
+
+
+@pytest.mark.parametrize("ci", ["sandwich", "bootstrap"])
+def test_three_votes_give_no_style_controlled_rating_and_an_honest_raw_interval(ci: str) -> None:
+    """Issue 11.4: 3 votes showed a style-controlled 1000 with CI 1000 - 1000 for both variants."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RatingWarning)
+        board = leaderboard(_variant_battles(["model_a", "model_b", "tie"]), ci=ci, rounds=50)
+    assert board.style is None  # 2 strengths + 4 style features from 3 votes: not determined
+    assert any("not determined by these 3 battles" in w and "raw rating only" in w for w in board.warnings)
+    for row in board.rows:
+        assert "style_rating" not in row and "style_ci_low" not in row
+        assert row["ci_high"] - row["ci_low"] > 100  # 3 votes: hundreds of points either way
+    assert not any("style" in r for r in board.to_json().split('"model"')[1:])
+
+
+def test_style_control_is_kept_when_the_votes_determine_it(rows: list[dict]) -> None:
+    board = leaderboard(rows)
+    assert board.style is not None and not any("not determined" in w for w in board.warnings)
+    assert all(r["style_ci_high"] - r["style_ci_low"] > 1.0 for r in board.rows)

@@ -128,7 +128,9 @@ def _show_warnings(messages: list[str]) -> None:
         console.print(f"[yellow]warning:[/] {escape(msg)}", highlight=False, soft_wrap=True)
 
 
-def _fmt_ci(low: float, high: float, rating: float) -> str:
+def _fmt_ci(low: float | None, high: float | None, rating: float) -> str:
+    if low is None or high is None:  # the votes do not bound it (a model that never lost or never won)
+        return "not determined"
     return f"-{rating - low:.1f} / +{high - rating:.1f}"
 
 
@@ -220,7 +222,9 @@ def _plot(board: Leaderboard, path: Path) -> None:
         views.append(("style_rating", "style_ci_low", "style_ci_high", "style-controlled", "tab:purple", -0.15))
     for key, lo, hi, label, colour, dy in views:
         vals = np.array([r[key] for r in rows])
-        err = np.array([[r[key] - r[lo] for r in rows], [r[hi] - r[key] for r in rows]])
+        # an unbounded end (None: not determined by the votes) is drawn without a bar
+        err = np.array([[r[key] - r[lo] if r[lo] is not None else 0.0 for r in rows],
+                        [r[hi] - r[key] if r[hi] is not None else 0.0 for r in rows]])
         ax.errorbar(vals, y + dy, xerr=err, fmt="o", ms=4, capsize=2, color=colour, label=label)
     ax.set_yticks(y, [r["model"] for r in rows])
     ax.set_xlabel(f"rating (95% CI, {board.raw.ci})")

@@ -13,7 +13,8 @@ from scipy.sparse import csr_matrix
 from scipy.special import expit
 
 from glassboard.rating.errors import RatingError
-from glassboard.rating.result import CENTER, Ratings, fitted_ratings
+from glassboard.rating.identify import determined
+from glassboard.rating.result import CENTER, Ratings, fitted_ratings, unbounded
 from glassboard.rating.table import A_WINS, B_WINS, BOTHBAD, BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
 
@@ -310,5 +311,14 @@ def fit_bt_table(
         cov_t = sandwich(pc, theta, hess)
     elif ci == "bootstrap":
         samples_t = bootstrap(pc, theta, hess, rounds=rounds, seed=seed, ridge=ridge, threads=threads)
-    return fitted_ratings(table, theta, method="bt", ci=ci, n_battles=int(pc.n.sum()), cov_theta=cov_t,
-                          samples_theta=samples_t, rounds=rounds, seed=seed, anchor=anchor, anchor_rating=anchor_rating)
+    model_cov = cho_solve(cho_factor(hess), np.eye(table.n_models)) if ci != "none" else None
+    fitted = fitted_ratings(table, theta, method="bt", ci=ci, n_battles=int(pc.n.sum()), cov_theta=cov_t,
+                            samples_theta=samples_t, model_cov=model_cov, rounds=rounds, seed=seed, anchor=anchor,
+                            anchor_rating=anchor_rating)
+    return fitted if ci == "none" or votes_determine(table, bothbad) else unbounded(fitted)
+
+
+def votes_determine(table: BattleTable, bothbad: str) -> bool:
+    """True when the BT estimate of the battles that count (both-bad dropped or not) is finite."""
+    _, keep = outcome_scores(table, bothbad)
+    return determined(table.a[keep], table.b[keep], table.outcome[keep], table.n_models)

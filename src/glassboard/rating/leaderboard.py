@@ -14,9 +14,9 @@ import numpy as np
 
 from glassboard.rating.bt import check_ci, fit_bt_table
 from glassboard.rating.elo import elo_table
-from glassboard.rating.errors import RatingWarning
+from glassboard.rating.errors import RatingWarning, StyleNotIdentified
 from glassboard.rating.features import FEATURES, check_features, complete_rows
-from glassboard.rating.result import CENTER, Ratings
+from glassboard.rating.result import CENTER, Ratings, rounded
 from glassboard.rating.style import fit_style_table
 from glassboard.rating.table import A_WINS, B_WINS, BOTHBAD, BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
@@ -126,7 +126,10 @@ def leaderboard(
         raw = fit_bt_table(table, rounds=raw_rounds, **fit)
         style = None
         if style_control:
-            style = fit_style_table(table, usable, rounds=style_rounds, **fit)
+            try:
+                style = fit_style_table(table, usable, rounds=style_rounds, **fit)
+            except StyleNotIdentified as err:
+                warnings.warn(f"{err}; showing the raw rating only", RatingWarning, 2)
         elo_r = elo_table(table, **common) if elo else None
     messages = [str(w.message) for w in caught if issubclass(w.category, RatingWarning)]
     for w in caught:  # hand every warning on to the caller's filters
@@ -187,8 +190,9 @@ def _assemble(
     )
 
 
-def _r(value: float) -> float:
-    return round(float(value), 2)
+def _r(value: float) -> float | None:
+    """Rounded to 0.01; None for an unbounded interval end (JSON has no infinity)."""
+    return rounded(value, 2)
 
 
 def _pair_matrices(table: BattleTable) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,8 +70,8 @@ class Ratings:
             {
                 "model": self.models[i],
                 "rating": round(float(self.ratings[i]), 2),
-                "ci_low": round(float(self.ci_low[i]), 2),
-                "ci_high": round(float(self.ci_high[i]), 2),
+                "ci_low": rounded(self.ci_low[i], 2),
+                "ci_high": rounded(self.ci_high[i], 2),
                 "rank": int(rank[i]),
                 "rank_ub": int(rank_ub[i]),
                 "votes": int(self.votes[i]),
@@ -90,6 +90,12 @@ class Ratings:
             }
             for f, c, lo, hi in zip(self.features, self.coef, self.coef_low, self.coef_high, strict=True)
         ]
+
+
+def rounded(value: float, digits: int) -> float | None:
+    """`value` rounded, or None when it is infinite (an unbounded interval end) or NaN."""
+    v = float(value)
+    return round(v, digits) if math.isfinite(v) else None
 
 
 def rank_by(values: np.ndarray) -> np.ndarray:
@@ -129,6 +135,7 @@ def to_scale(
     *,
     cov_theta: np.ndarray | None = None,
     samples_theta: np.ndarray | None = None,
+    model_cov: np.ndarray | None = None,
     anchor: str | None = None,
     anchor_rating: float = CENTER,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -136,7 +143,8 @@ def to_scale(
 
     Without an anchor the mean rating is `anchor_rating` (1000); with one, the anchor sits exactly there
     (its interval has zero width and the others' intervals are for the difference to it). Intervals come
-    from the bootstrap percentiles when samples are given, else from the sandwich covariance.
+    from the bootstrap percentiles when samples are given, else from the sandwich covariance; when those
+    collapse to zero width, from `model_cov` (the inverse information of the strengths).
     """
     k = anchor_index(models, anchor)
     t = contrast(len(models), k)
@@ -153,7 +161,15 @@ def to_scale(
         se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
         low, high = ratings - Z95 * se, ratings + Z95 * se
     else:
-        low, high = ratings.copy(), ratings.copy()
+        return ratings, ratings.copy(), ratings.copy(), None, None
+    free = np.arange(len(models)) != (-1 if k is None else k)
+    if model_cov is not None and np.any(high[free] - low[free] <= 1e-6):
+        # Sandwich and bootstrap need variation in the outcomes: with none in some direction (e.g. only ties)
+        # they give a zero-width interval, claiming a certainty no finite sample gives. The model-based
+        # (Fisher) covariance does not collapse there: it gives the intervals of such a fit.
+        cov = SCALE**2 * (t @ model_cov @ t.T)
+        se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        low, high = ratings - Z95 * se, ratings + Z95 * se
     return ratings, low, high, cov, samples
 
 
@@ -166,6 +182,7 @@ def fitted_ratings(
     n_battles: int,
     cov_theta: np.ndarray | None = None,
     samples_theta: np.ndarray | None = None,
+    model_cov: np.ndarray | None = None,
     rounds: int = 0,
     seed: int | None = None,
     anchor: str | None = None,
@@ -174,7 +191,7 @@ def fitted_ratings(
 ) -> Ratings:
     """A fit's strengths on the rating scale, as `Ratings` (shared by the Bradley-Terry and style fits)."""
     ratings, low, high, cov, samples = to_scale(
-        theta, table.models, cov_theta=cov_theta, samples_theta=samples_theta, anchor=anchor,
+        theta, table.models, cov_theta=cov_theta, samples_theta=samples_theta, model_cov=model_cov, anchor=anchor,
         anchor_rating=anchor_rating,
     )
     bootstrap = ci == "bootstrap"
@@ -183,3 +200,17 @@ def fitted_ratings(
         method=method, ci=ci, n_battles=n_battles, cov=cov, samples=samples, rounds=rounds if bootstrap else 0,
         seed=seed if bootstrap else None, anchor=anchor, **extra,
     )
+
+
+def unbounded(r: Ratings) -> Ratings:
+    """`r` with intervals (-inf, inf): for a fit the votes do not determine (some group never lost or never won).
+
+    Its estimates are then only held finite by the ridge, and any finite interval around them (the sandwich's
+    scores vanish out there, so it is nearly zero-width) would claim a certainty the votes cannot give. An
+    anchor keeps its exact, zero-width position (it is a definition, not an estimate).
+    """
+    low, high = np.full(len(r.models), -np.inf), np.full(len(r.models), np.inf)
+    k = anchor_index(r.models, r.anchor)
+    if k is not None:
+        low[k] = high[k] = r.ratings[k]
+    return replace(r, ci_low=low, ci_high=high, cov=None, samples=None)

@@ -23,9 +23,11 @@ from glassboard.rating.bt import (
     pair_index,
     pair_weights,
     sigmoid,
+    votes_determine,
 )
-from glassboard.rating.errors import RatingError, RatingWarning
+from glassboard.rating.errors import RatingError, RatingWarning, StyleNotIdentified
 from glassboard.rating.features import FEATURES, StyleMatrix, check_features, complete_rows, style_matrix
+from glassboard.rating.identify import LP_MAX_ROWS, rank_deficient, separated
 from glassboard.rating.result import CENTER, Z95, Ratings, fitted_ratings
 from glassboard.rating.table import BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
@@ -327,6 +329,21 @@ def fit_style(
         )  # fmt: skip
 
 
+def identification_issue(table: BattleTable, pb: StyleProblem, bothbad: str) -> str | None:
+    """Why the votes do not determine the style-controlled fit, or None when they do (see rating/identify.py)."""
+    m, k = pb.m, pb.k
+    if not votes_determine(table, bothbad):
+        return "some model never lost, or never won, against a group of the others"
+    if rank_deficient(augment(_outer(pb, np.ones(len(pb.y))), m)):
+        return (
+            f"{m - 1 + k} unknowns ({m - 1} model strength(s) and {k} style coefficient(s)) are not all pinned down "
+            "(too few battles, or a style feature that moves in step with model identity)"
+        )
+    if len(pb.y) <= LP_MAX_ROWS and separated(pb.lo, pb.hi, pb.sizes, pb.y, pb.xt, m):
+        return "a combination of model strengths and style features separates every win from every loss"
+    return None
+
+
 def fit_style_table(
     table: BattleTable,
     features: tuple[str, ...],
@@ -347,6 +364,11 @@ def fit_style_table(
         warnings.warn("no style feature is left: the style-controlled rating equals the raw one", RatingWarning, 2)
     if len(pb.y) == 0:
         raise RatingError(f"{table.source}: no battles left to rate (all were both-bad and dropped)")
+    issue = identification_issue(table, pb, bothbad)
+    if issue is not None:
+        raise StyleNotIdentified(
+            f"{table.source}: the style-controlled rating is not determined by these {len(pb.y)} battles: {issue}"
+        )
     # Warm start from plain BT on aggregated counts (cheap), then Newton on the rows.
     pc = aggregate(table, bothbad=bothbad, reweight=reweight)
     score, count = pc.stats()
@@ -367,8 +389,18 @@ def fit_style_table(
         coef_low, coef_high = np.minimum(coef_low, beta), np.maximum(coef_high, beta)
     else:
         coef_low, coef_high = beta.copy(), beta.copy()
+    model_cov = None
+    if ci != "none":
+        model_cov = cho_solve(cho_factor(hess), np.eye(m + k))
+        se_model = np.sqrt(np.clip(np.diag(model_cov)[m:], 0.0, None))
+        # as for the strengths (result.to_scale): a collapsed sandwich or bootstrap gives way to the information
+        collapsed = coef_high - coef_low <= 1e-9
+        coef_low = np.where(collapsed, beta - Z95 * se_model, coef_low)
+        coef_high = np.where(collapsed, beta + Z95 * se_model, coef_high)
+        model_cov = model_cov[:m, :m]
     return fitted_ratings(
         table, theta, method="style", ci=ci, n_battles=len(pb.y), cov_theta=cov_t, samples_theta=samples_t,
+        model_cov=model_cov,
         rounds=rounds, seed=seed, anchor=anchor, anchor_rating=anchor_rating, features=sm.names, coef=beta,
         coef_low=coef_low, coef_high=coef_high, feature_scale=sm.scale, dropped_features=sm.dropped,
     )

@@ -14,8 +14,12 @@ import numpy as np
 
 from glassboard.rating.battles import Battle, iter_rows, parse_battle, report_invalid
 from glassboard.rating.errors import RatingError, RatingWarning
-from glassboard.schema import A_WINS, B_WINS, BOTHBAD
+from glassboard.rating.identify import result_graph
+from glassboard.schema import A_WINS as A_WINS  # re-exported: the outcome codes of the table
+from glassboard.schema import B_WINS as B_WINS
+from glassboard.schema import BOTHBAD as BOTHBAD
 from glassboard.schema import OUTCOME_CODES as _OUTCOME
+from glassboard.schema import TIE as TIE
 
 # Style totals kept per side, in this order (counts[:, side, k]).
 COUNT_NAMES = ("tokens", "headers", "lists", "bold", "emoji")
@@ -301,19 +305,5 @@ def _components(graph: Any, m: int) -> list[np.ndarray]:
 
 
 def _result_graph(table: BattleTable) -> Any:
-    """Sparse graph with an edge i -> j when i beat or tied j at least once (built from distinct pairs)."""
-    from scipy.sparse import csr_matrix
-
-    m = table.n_models
-    key = table.a.astype(np.int64) * m + table.b
-    o = table.outcome
-    a_side = (o != B_WINS).astype(np.float64)  # model_a beat or tied model_b
-    b_side = (o != A_WINS).astype(np.float64)
-    if m * m <= 4_000_000:  # dense key space: bincount, much faster than unique
-        fwd = np.flatnonzero(np.bincount(key, weights=a_side, minlength=m * m))
-        bwd = np.flatnonzero(np.bincount(key, weights=b_side, minlength=m * m))
-    else:
-        fwd, bwd = np.unique(key[a_side > 0]), np.unique(key[b_side > 0])
-    src = np.concatenate([fwd // m, bwd % m])
-    dst = np.concatenate([fwd % m, bwd // m])
-    return csr_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(m, m))
+    """Sparse graph with an edge i -> j when i beat or tied j at least once."""
+    return result_graph(table.a, table.b, table.outcome, table.n_models)
