@@ -1,8 +1,8 @@
 """The one writer of every listing the CLI prints: a table for people, JSON or CSV for programs (`--format`).
 
 Why one place: `glassboard models | grep chat-exp` and an 80-column terminal must both work for every command.
-- table on a terminal: a Rich table whose key columns (names) never wrap or shrink; other cells are cut with an
-  ellipsis to fit; hashes are shown as their first 12 characters.
+- table on a terminal: a Rich table whose key columns (names) and hashes (their first 12 hex characters) never
+  wrap or shrink; other cells are cut with an ellipsis to fit.
 - table into a pipe or file: plain text, one line per row, columns aligned with spaces, no box drawing and no
   width limit; titles and notes go to stderr so stdout holds only the header line and the rows.
 - json: the command's full document when it has one, else the rows as a list of objects (full values).
@@ -51,11 +51,8 @@ def plain(value: Any) -> str:
 
 
 def short_hash(value: Any) -> str:
-    """'sha256:0123456789abcdef…' -> 'sha256:0123456789ab'; a bare hex digest -> its first 12 characters."""
-    text = plain(value)
-    prefix, sep, digest = text.rpartition(":")
-    if sep and len(digest) > HASH_CHARS and all(c in "0123456789abcdef" for c in digest):
-        return f"{prefix}:{digest[:HASH_CHARS]}"
+    """'sha256:0123456789abcdef…' or a bare hex digest -> its first 12 hex characters; other text as it is."""
+    text = plain(value).removeprefix("sha256:")
     if len(text) > HASH_CHARS and all(c in "0123456789abcdef" for c in text):
         return text[:HASH_CHARS]
     return text
@@ -113,7 +110,7 @@ def emit(listings: Listing | Sequence[Listing], fmt: OutputFormat, *, document: 
         console = Console(file=out) if file is not None else Console()
         if console.is_terminal:
             for listing in listings:
-                console.print(rich_table(listing))
+                console.print(rich_table(listing, console.width))
                 for note in listing.notes:
                     console.print(f"[dim]{escape(note)}[/]", highlight=False)
         else:
@@ -121,13 +118,24 @@ def emit(listings: Listing | Sequence[Listing], fmt: OutputFormat, *, document: 
     out.flush()
 
 
-def rich_table(listing: Listing) -> Table:
-    """A Rich table in which key columns keep their full width and other cells are cut with an ellipsis."""
-    table = Table(title=escape(listing.title), title_style="bold", header_style="bold cyan")
-    for i, column in enumerate(listing.columns):
-        widest = max([len(column.title), *(len(column.show(row[i])) for row in listing.rows)])
+def rich_table(listing: Listing, width: int) -> Table:
+    """A Rich table `width` characters wide at most, in which names and short hashes keep their full width; other
+    cells are cut with an ellipsis (widest first) rather than wrapped; no rules, two spaces between columns."""
+    table = Table(title=escape(listing.title), title_style="bold", header_style="bold cyan", box=None,
+                  padding=(0, 1), pad_edge=False)
+    widths = [max([len(column.title), *(len(column.show(row[i])) for row in listing.rows)])
+              for i, column in enumerate(listing.columns)]
+    flexible = [i for i, column in enumerate(listing.columns) if not (column.key_column or column.show is short_hash)]
+    excess = sum(widths) + 2 * (len(widths) - 1) - width
+    while excess > 0 and flexible:
+        widest = max(flexible, key=lambda i: widths[i])
+        if widths[widest] <= 3:
+            break
+        widths[widest] -= 1
+        excess -= 1
+    for column, column_width in zip(listing.columns, widths, strict=True):
         table.add_column(escape(column.title), justify=column.justify, no_wrap=True, overflow="ellipsis",
-                         min_width=widest if column.key_column else None)
+                         width=column_width)
     for row in listing.rows:
         table.add_row(*(escape(column.show(value)) for column, value in zip(listing.columns, row, strict=True)))
     return table
