@@ -14,12 +14,24 @@ import pytest
 
 from glassboard.models import ModelHub, Registry, bundled_model_path
 from glassboard.models.scripted_server import ScriptedServer, free_port
+from parts import (
+    CHROMIUM,
+    LLAMA_SERVER,
+    POSTGRESQL,
+    REDIS,
+    chromium_executable,
+    missing_module,
+    need,
+    pytest_terminal_summary,  # noqa: F401 (the hook: one summary line per missing part)
+    redis_answers,
+)
 
 # One llama.cpp thread per process (inherited by the servers the tests start): tests run servers, browsers and
 # models side by side on 2 cores, and llama.cpp threads that compete for cores spin, slowing decoding 100-fold.
 os.environ.setdefault("GLASSBOARD_N_THREADS", "1")
 
 POSTGRES_URL = os.environ.get("GLASSBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("GLASSBOARD_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(autouse=True)
@@ -47,8 +59,12 @@ async def hub(registry: Registry):
 
 
 @pytest.fixture(scope="session")
-def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server(model_path: Path, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+                 ) -> Iterator[str]:
     """llama-cpp-python's own OpenAI-compatible server with the bundled model, on a free loopback port."""
+    problem = missing_module("llama_cpp.server.app")
+    if problem is not None:
+        need(pytestconfig, LLAMA_SERVER, problem)
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with log.open("w") as out:
@@ -86,8 +102,8 @@ def scripted_server() -> Iterator[ScriptedServer]:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """A real PostgreSQL (this project's machines run one on 127.0.0.1:5432); fail loudly if it is down."""
+def postgres_url(pytestconfig: pytest.Config) -> str:
+    """A real PostgreSQL (scripts/setup-system.sh starts it on 127.0.0.1:5432); the test is skipped if it is down."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(POSTGRES_URL)
@@ -95,7 +111,31 @@ def postgres_url() -> str:
         with engine.connect() as connection:
             connection.execute(sqlalchemy.text("select 1"))
     except sqlalchemy.exc.OperationalError as err:
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {err}")
+        need(pytestconfig, POSTGRESQL, f"not reachable at {POSTGRES_URL}: {str(err.orig).strip().splitlines()[0]}")
     finally:
         engine.dispose()
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url(pytestconfig: pytest.Config) -> str:
+    """A real Redis (scripts/setup-system.sh starts redis-server on 127.0.0.1:6379); skipped if none answers."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(REDIS_URL)
+    problem = redis_answers(parts.hostname or "127.0.0.1", parts.port or 6379)
+    if problem is not None:
+        need(pytestconfig, REDIS, problem)
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def chromium_path(pytestconfig: pytest.Config) -> str:
+    """Debian's Chromium for Playwright (never `playwright install`); skipped when absent."""
+    path = chromium_executable()
+    if path is None:
+        need(pytestconfig, CHROMIUM, "no chromium on PATH")
+    problem = missing_module("playwright.sync_api")
+    if problem is not None:
+        need(pytestconfig, CHROMIUM, problem)
+    return path

@@ -12,7 +12,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from arena_fixtures import ArenaServer, scripted_registry, settings_for
 from glassboard.models import Registry
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -63,9 +62,9 @@ XSS_CORPUS = [
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser(chromium_path: str) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
         yield chromium
         chromium.close()
 

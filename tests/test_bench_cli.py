@@ -157,7 +157,7 @@ def test_compare_command(echo_server: ScriptedServer, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["--task", "mmlu"], "unknown task 'mmlu'; known tasks: gsm8k"),
     (["--task", "gsm8k", "--data", "missing.jsonl"], "data file not found: missing.jsonl"),
-    (["--task", "gsm8k", "--data", "bad.jsonl"], "bad.jsonl line 2: missing field 'question'"),
+    (["--task", "gsm8k", "--data", "bad.jsonl", "--strict-data"], "bad.jsonl line 2: missing field 'question'"),
     (["--task", "gsm8k", "--data", "good.jsonl", "--claim", "lots"], "--claim must be a score"),
 ])
 def test_bad_input_is_one_clean_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str],

@@ -128,7 +128,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 ])
 def test_bad_data_names_file_row_and_field(tmp_path: Path, task: str, name: str, text: str, message: str) -> None:
     with pytest.raises(DataError, match=message):
-        get_task(task).load(write(tmp_path, name, text))
+        get_task(task).load(write(tmp_path, name, text), strict=True)
 
 
 def test_missing_and_broken_files(tmp_path: Path) -> None:

@@ -1,9 +1,23 @@
-"""Benchmark data: rows from a JSONL/CSV/Parquet file or the Hugging Face hub; errors name the file, row and field."""
+"""Benchmark data: rows from a JSONL/CSV/Parquet file or the Hugging Face hub, and the rules for defective rows.
+
+Real benchmark files have defects, so reading follows written rules instead of stopping at the first oddity:
+
+- JSONL is split on "\\n" only: a raw U+0085 or U+2028 inside a question (MMLU-Pro has one) is text, not a line
+  break. A trailing "\\r" (CRLF files) and a UTF-8 BOM are dropped silently; blank lines carry no data and are
+  skipped, with one warning per file when they sit between rows.
+- CSV goes through the csv module on the file itself (newline=""), so quoted cells keep their own line breaks.
+- A defective row (malformed JSON, not an object, extra CSV cells, a missing or unusable field, a duplicate id,
+  ...) is skipped and becomes a `DataWarning` naming the file, line and rule; rows the task can repair (e.g.
+  MMLU-Pro's disagreeing `answer` / `answer_index`) are kept with a warning saying which value was used.
+- A file-level problem (missing file, unknown format, not UTF-8, no usable rows) is a `DataError` naming the file.
+- `strict=True` (the CLI's --strict-data) turns every warning into a `DataError` with the same text.
+"""
 
 from __future__ import annotations
 
 import ast
 import csv
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -17,16 +31,55 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
 class DataError(ConfigError):
-    """A data file that cannot be used; the message names the file, the row and the field."""
+    """A data file that cannot be used; the message names the file (and the row and field when one is at fault)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One data row and where it came from (for error messages)."""
+    """One data row and where it came from (for messages)."""
 
     values: dict[str, Any]
-    where: str  # e.g. "data.jsonl line 12"
-    index: int  # 0-based position in the source
+    where: str  # e.g. "data/test.jsonl line 12"
+    index: int  # 0-based position among the file's rows
+
+
+class RowError(DataError):
+    """A defect in one row: the loader skips the row with a warning (fatal with strict=True)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class DataWarning:
+    """A defect found in the data and the rule applied to it; listed in summaries as `data_warnings`."""
+
+    where: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"where": self.where, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(slots=True)
+class DataIssues:
+    """Collects the warnings of one load; with `strict`, the first warning is raised as a DataError instead."""
+
+    strict: bool = False
+    warnings: list[DataWarning] = dataclasses.field(default_factory=list)
+
+    def warn(self, where: str, message: str) -> None:
+        if self.strict:
+            raise DataError(f"{where}: {message} (fatal because of --strict-data)")
+        self.warnings.append(DataWarning(where, message))
+
+    def skip(self, err: RowError) -> None:
+        self.warn(err.where, f"{err.reason}; row skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +91,9 @@ class HubSource:
     split: str
 
 
-def read_rows(path: Path) -> tuple[list[Row], str]:
-    """All rows of a data file and its sha256; the format comes from the suffix."""
+def read_rows(path: Path, issues: DataIssues | None = None) -> tuple[list[Row], str]:
+    """All usable rows of a data file and its sha256; the format comes from the suffix."""
+    issues = issues if issues is not None else DataIssues()
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if not path.is_file():
@@ -59,52 +113,64 @@ def read_rows(path: Path) -> tuple[list[Row], str]:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise DataError(f"{path}: not UTF-8 text ({err})") from None
-        rows = _csv_rows(path, text) if suffix == ".csv" else _json_rows(path, text)
+        rows = _csv_rows(path, issues) if suffix == ".csv" else _json_rows(path, text, issues)
     if not rows:
-        raise DataError(f"{path}: the file has no data rows")
+        first = f" (first: {issues.warnings[0]})" if issues.warnings else ""
+        raise DataError(f"{path}: the file has no data rows{first}")
     return rows, digest
 
 
-def _json_rows(path: Path, text: str) -> list[Row]:
-    stripped = text.lstrip()
-    if path.suffix.lower() == ".json" and stripped.startswith("["):  # a JSON array of objects is accepted too
+def _json_rows(path: Path, text: str, issues: DataIssues) -> list[Row]:
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):  # a JSON array of objects is accepted too
         try:
             items = json.loads(text)
         except json.JSONDecodeError as err:
             raise DataError(f"{path}: malformed JSON at line {err.lineno}: {err.msg}") from None
-        return [_object(path, item, f"{path.name} item {i + 1}", i) for i, item in enumerate(items)]
-    rows: list[Row] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+        return _objects(issues, ((f"{path} item {i + 1}", item) for i, item in enumerate(items)))
+    lines = text.split("\n")  # never str.splitlines(): U+0085, U+2028, \x1c... inside a question are not breaks
+    while lines and not lines[-1].strip():
+        lines.pop()
+    blank = [number for number, line in enumerate(lines, start=1) if not line.strip()]
+    if blank:
+        shown = ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else "")
+        issues.warn(str(path), f"{len(blank)} blank line(s) between rows skipped (line {shown})")
+    parsed: list[tuple[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        where = f"{path.name} line {number}"
+        where = f"{path} line {number}"
         try:
-            item = json.loads(line)
+            parsed.append((where, json.loads(line)))
         except json.JSONDecodeError as err:
-            raise DataError(f"{path} line {number}: malformed JSON ({err.msg} at column {err.colno})") from None
-        rows.append(_object(path, item, where, len(rows)))
+            issues.skip(RowError(where, f"malformed JSON ({err.msg} at column {err.colno})"))
+    return _objects(issues, parsed)
+
+
+def _objects(issues: DataIssues, items: Iterable[tuple[str, Any]]) -> list[Row]:
+    rows: list[Row] = []
+    for where, item in items:
+        if isinstance(item, dict):
+            rows.append(Row(item, where, len(rows)))
+        else:
+            issues.skip(RowError(where, f"expected a JSON object, got {type(item).__name__}"))
     return rows
 
 
-def _object(path: Path, item: Any, where: str, index: int) -> Row:
-    if not isinstance(item, dict):
-        raise DataError(f"{path.parent / where}: expected a JSON object, got {type(item).__name__}")
-    return Row(item, where, index)
-
-
-def _csv_rows(path: Path, text: str) -> list[Row]:
-    reader = csv.DictReader(text.splitlines())
-    if not reader.fieldnames:
-        raise DataError(f"{path}: the CSV file has no header row")
+def _csv_rows(path: Path, issues: DataIssues) -> list[Row]:
     rows: list[Row] = []
-    try:
-        for values in reader:
-            line = reader.line_num
-            if None in values:  # more cells than header columns
-                raise DataError(f"{path} line {line}: more values than the {len(reader.fieldnames)} header columns")
-            rows.append(Row(dict(values), f"{path.name} line {line}", len(rows)))
-    except csv.Error as err:
-        raise DataError(f"{path} line {reader.line_num}: malformed CSV ({err})") from None
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        try:
+            if not reader.fieldnames:
+                raise DataError(f"{path}: the CSV file has no header row")
+            for values in reader:  # the csv module itself skips empty lines
+                where = f"{path} line {reader.line_num}"
+                if None in values:  # more cells than header columns
+                    issues.skip(RowError(where, f"more values than the {len(reader.fieldnames)} header columns"))
+                    continue
+                rows.append(Row(dict(values), where, len(rows)))
+        except csv.Error as err:
+            raise DataError(f"{path} line {reader.line_num}: malformed CSV ({err})") from None
     return rows
 
 
@@ -116,7 +182,7 @@ def _parquet_rows(path: Path) -> list[Row]:
         table = pq.read_table(path)
     except (pyarrow.lib.ArrowException, OSError) as err:
         raise DataError(f"{path}: not a readable Parquet file ({err})") from None
-    return [Row(values, f"{path.name} row {i + 1}", i) for i, values in enumerate(table.to_pylist())]
+    return [Row(values, f"{path} row {i + 1}", i) for i, values in enumerate(table.to_pylist())]
 
 
 def hub_rows(source: HubSource) -> list[Row]:
@@ -141,17 +207,17 @@ def hub_rows(source: HubSource) -> list[Row]:
 
 
 def field(row: Row, name: str, kind: Callable[[Any], Any] = str, *, required: bool = True) -> Any:
-    """row[name] converted by `kind`; missing or unusable values raise DataError naming file, row and field."""
+    """row[name] converted by `kind`; a missing or unusable value is a RowError naming file, row and field."""
     value = row.values.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if not required:
             return None
         present = ", ".join(sorted(map(str, row.values))) or "(none)"
-        raise DataError(f"{row.where}: missing field '{name}' (fields present: {present})")
+        raise RowError(row.where, f"missing field '{name}' (fields present: {present})")
     try:
         return kind(value)
     except (TypeError, ValueError) as err:
-        raise DataError(f"{row.where}: field '{name}' has an unusable value {str(value)[:80]!r} ({err})") from None
+        raise RowError(row.where, f"field '{name}' has an unusable value {str(value)[:80]!r} ({err})") from None
 
 
 def text(value: Any) -> str:

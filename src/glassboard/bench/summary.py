@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from glassboard.bench.data import DataError
+from glassboard.bench.data import DataError, DataWarning
 from glassboard.bench.log import Key, LogContents, read_log
 from glassboard.bench.stats import (
     Estimate,
@@ -72,6 +72,7 @@ class RunSummary:
     strict: Score
     lenient: Score
     rescored: int = 0  # records scored again because the scorer changed since they were written
+    data_warnings: tuple[DataWarning, ...] = ()  # defects of the data file the run read (not kept in the log)
     records: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def question_scores(self, scoring: Scoring) -> dict[str, float]:
@@ -88,6 +89,7 @@ class RunSummary:
             "questions": self.questions, "epochs": self.epochs, "errors": self.errors,
             "error_kinds": self.error_kinds, "unparsed_rate": self.unparsed_rate, "log": str(self.log),
             "strict": self.strict.as_dict(), "lenient": self.lenient.as_dict(),
+            "data_warnings": [warning.as_dict() for warning in self.data_warnings],
         }
 
 

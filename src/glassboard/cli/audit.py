@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every sampled call and permutation (reproducible runs).")]
@@ -71,6 +72,15 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         bar.stop()
 
 
+def _show(report: dict[str, Any], fmt: OutputFormat, print_table: Callable[[dict], None],
+          listing: Callable[[dict], Listing]) -> None:
+    """The report for people (table), as JSON (the whole report) or as CSV (its main table)."""
+    if fmt is OutputFormat.table:
+        print_table(report)
+    else:
+        emit(listing(report), fmt, document=report if fmt is OutputFormat.json else None)
+
+
 def _write_json(path: Path | None, report: dict[str, Any]) -> None:
     if path is None:
         return
@@ -80,7 +90,9 @@ def _write_json(path: Path | None, report: dict[str, Any]) -> None:
                         encoding="utf-8")
     except OSError as err:
         fail(f"cannot write {path}: {err.strerror or err}")
-    stdout().print(f"[dim]report written to {path}[/]")
+    from glassboard.cli.console import stderr
+
+    stderr().print(f"[dim]report written to {path}[/]")
 
 
 def _json_default(value: Any) -> Any:
@@ -131,6 +143,7 @@ def identity_command(
     alpha: Annotated[float, typer.Option(help="Significance level of the verdict.")] = 0.05,
     logprobs: Annotated[bool, typer.Option(help="Re-score completions under both sides (local llama.cpp).")] = True,
     json_out: JsonOption = None,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Are A and B the same model? MMD two-sample test on sampled completions (Gao, Liang, Guestrin 2024)."""
@@ -146,7 +159,7 @@ def identity_command(
         )
         options.validate()
         report = asyncio.run(_identity(registry, model_a, model_b, options))
-    _print_identity(report)
+    _show(report, fmt, _print_identity, _identity_listing)
     _write_json(json_out, report)
 
 
@@ -182,6 +195,14 @@ def _print_identity(report: dict) -> None:
     console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s, {report['tokens_generated']} tokens[/]")
 
 
+def _identity_listing(report: dict) -> Listing:
+    columns = tuple(Column(key) for key in ("model_a", "model_b", "verdict", "statistic", "p_value", "alpha",
+                                            "samples"))
+    row = (report["model_a"]["name"], report["model_b"]["name"], report["verdict"], report["statistic"],
+           report["p_value"], report["alpha"], report["samples"])
+    return Listing("identity", columns, [row])
+
+
 # --------------------------------------------------------------------------------------------------- style
 def style_command(
     file: Annotated[Path | None, typer.Argument(help="Battle file (.jsonl, .json or .parquet; LMArena schema).")]
@@ -195,6 +216,7 @@ def style_command(
     include_flagged: Annotated[bool, typer.Option(help="Count battles flagged e.g. identity_revealed.")] = False,
     skip_invalid: Annotated[bool, typer.Option(help="Skip invalid rows with a warning instead of failing.")] = False,
     json_out: JsonOption = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Per variant: answer style, raw vs style-controlled rating and rank; flags ranks that come from style."""
     from glassboard.audit.style import audit_style, load_db_battles
@@ -217,26 +239,29 @@ def style_command(
             source, name = file, str(file)
         report = audit_style(source, source=name, ci=ci, rounds=rounds, seed=seed,
                              include_flagged=include_flagged, on_invalid=on_invalid)
-    _print_style(report)
+    _show(report, fmt, _print_style, _style_listing)
     _write_json(json_out, report)
 
 
-def _print_style(report: dict) -> None:
-    from rich.table import Table
+def _style_listing(report: dict) -> Listing:
+    keys = ("model", "tokens", "emoji", "headers", "lists", "bold", "rating", "ci_low", "ci_high", "rank",
+            "style_rating", "style_ci_low", "style_ci_high", "style_rank", "flagged")
+    columns = tuple(Column(key, key_column=key == "model") for key in keys)
+    rows = [tuple(v[k] for k in keys) for v in report["variants"]]
+    return Listing(f"style audit · {report['source']}", columns, rows)
 
-    table = Table(title=f"style audit · {report['source']} · {report['battles']} battles")
-    for column in ("model", "tokens", "emoji", "headers", "lists", "bold", "rating (raw)", "rank", "style-controlled",
-                   "rank ", "flag"):
-        table.add_column(column, justify="left" if column in ("model", "flag") else "right")
-    for v in report["variants"]:
-        table.add_row(
-            v["model"], _fmt(v["tokens"], 1), _fmt(v["emoji"], 2), _fmt(v["headers"], 2), _fmt(v["lists"], 2),
-            _fmt(v["bold"], 2), f"{v['rating']:.0f} [{v['ci_low']:.0f}, {v['ci_high']:.0f}]", str(v["rank"]),
-            f"{v['style_rating']:.0f} [{v['style_ci_low']:.0f}, {v['style_ci_high']:.0f}]", str(v["style_rank"]),
-            "[bold red]rank from style[/]" if v["flagged"] else "",
-        )
+
+def _print_style(report: dict) -> None:
+    columns = (Column("model", key_column=True), *(Column(c, justify="right") for c in (
+        "tokens", "emoji", "headers", "lists", "bold", "rating (raw)", "rank", "style-controlled", "rank sc")),
+        Column("flag"))
+    rows = [(v["model"], _fmt(v["tokens"], 1), _fmt(v["emoji"], 2), _fmt(v["headers"], 2), _fmt(v["lists"], 2),
+             _fmt(v["bold"], 2), f"{v['rating']:.0f} [{v['ci_low']:.0f}, {v['ci_high']:.0f}]", str(v["rank"]),
+             f"{v['style_rating']:.0f} [{v['style_ci_low']:.0f}, {v['style_ci_high']:.0f}]", str(v["style_rank"]),
+             "rank from style" if v["flagged"] else "") for v in report["variants"]]
+    emit(Listing(f"style audit · {report['source']} · {report['battles']} battles", columns, rows),
+         OutputFormat.table)
     console = stdout()
-    console.print(table)
     for v in report["variants"]:
         for reason in v["reasons"]:
             console.print(f"  [red]{v['model']}[/]: {reason}")
@@ -259,6 +284,7 @@ def contamination_command(
     controls: Annotated[int, typer.Option(help="Re-ordered control items per item (Min-K%++).")] = 2,
     seed: SeedOption = 0,
     json_out: JsonOption = None,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """Text-only contamination probes: TS-Guessing, option-order shuffle, Min-K%++ (weak evidence; see caveats)."""
@@ -276,7 +302,7 @@ def contamination_command(
         options.validate()
         task_obj, dataset = _load_task(task, data, limit)
         report = asyncio.run(_contamination(registry, model, task_obj, dataset, options))
-    _print_contamination(report)
+    _show(report, fmt, _print_contamination, _contamination_listing)
     _write_json(json_out, report)
 
 
@@ -316,6 +342,14 @@ def _print_contamination(report: dict) -> None:
     console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s[/]")
 
 
+def _contamination_listing(report: dict) -> Listing:
+    columns = (Column("probe", key_column=True), Column("verdict"), Column("ci_low"), Column("ci_high"),
+               Column("reason"))
+    rows = [(key, probe["verdict"], probe.get("ci_low"), probe.get("ci_high"), probe.get("reason"))
+            for key, probe in report["probes"].items()]
+    return Listing(f"contamination · {report['model']['name']} · {report['task']}", columns, rows)
+
+
 # ----------------------------------------------------------------------------------------------- providers
 def providers_command(
     models: Annotated[list[str], typer.Argument(help="Endpoints serving the same model; the first is the reference.")],
@@ -333,6 +367,7 @@ def providers_command(
     identity_max_tokens: Annotated[int, typer.Option(help="Identity test: tokens per completion.")] = 24,
     seed: SeedOption = 0,
     json_out: JsonOption = None,
+    fmt: FormatOption = OutputFormat.table,
     config: ConfigOption = None,
 ) -> None:
     """The same model behind several endpoints: accuracy with CIs, paired differences and identity vs the first."""
@@ -352,7 +387,7 @@ def providers_command(
         options.validate()
         task_obj, dataset = _load_task(task, data, limit)
         report = asyncio.run(_providers(registry, models, task_obj, dataset, options))
-    _print_providers(report)
+    _show(report, fmt, _print_providers, _providers_listing)
     _write_json(json_out, report)
 
 
@@ -368,18 +403,28 @@ async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, 
             return await audit_providers(hub, models, task, dataset, options, advance, eval_progress=bar)
 
 
-def _print_providers(report: dict) -> None:
-    from rich.table import Table
+def _providers_listing(report: dict) -> Listing:
+    columns = tuple(Column(key, key_column=key == "model") for key in (
+        "model", "accuracy", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "unparsed_rate",
+        "truncated_rate", "identity", "identity_p", "flagged"))
+    rows = []
+    for row in report["endpoints"]:
+        paired = row.get("vs_reference") or {}
+        identity = row.get("identity") or {}
+        rows.append((row["model"], row["accuracy"], row["ci_low"], row["ci_high"], paired.get("diff"),
+                     paired.get("ci_low"), paired.get("ci_high"), row["unparsed_rate"], row["truncated_rate"],
+                     identity.get("verdict"), identity.get("p_value"), row["flagged"]))
+    return Listing(f"providers · {report['task']}", columns, rows)
 
-    table = Table(title=f"providers · {report['task']} · {report['data']['items']} items · reference "
-                        f"{report['reference']}")
-    for column in ("endpoint", "accuracy [95% CI]", "vs reference [95% CI]", "unparsed", "truncated", "identity",
-                   "flag"):
-        table.add_column(column)
+
+def _print_providers(report: dict) -> None:
+    columns = (Column("endpoint", key_column=True), Column("accuracy [95% CI]"), Column("vs reference [95% CI]"),
+               Column("unparsed"), Column("truncated"), Column("identity"), Column("flag"))
+    rows = []
     for row in report["endpoints"]:
         paired = row.get("vs_reference")
         identity = row.get("identity")
-        table.add_row(
+        rows.append((
             row["model"],
             f"{_fmt(row['accuracy'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]",
             "reference" if row.get("reference") else (
@@ -387,10 +432,11 @@ def _print_providers(report: dict) -> None:
             _fmt(row["unparsed_rate"], 2),
             _fmt(row["truncated_rate"], 2),
             "" if identity is None else f"{identity['verdict']} (p={identity['p_value']:.3f})",
-            "[bold red]outlier[/]" if row["flagged"] else "",
-        )
+            "outlier" if row["flagged"] else "",
+        ))
+    title = f"providers · {report['task']} · {report['data']['items']} items · reference {report['reference']}"
+    emit(Listing(title, columns, rows), OutputFormat.table)
     console = stdout()
-    console.print(table)
     for row in report["endpoints"]:
         for reason in row["reasons"]:
             console.print(f"  [red]{row['model']}[/]: {reason}")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stderr, stdout
+from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 
 TASK_NAMES = "gsm8k, math500, math-l5, mmlu-pro, gpqa-diamond"
 
@@ -41,6 +43,9 @@ def eval_command(
                                                            "(a different variant id).")] = None,
     config: ConfigOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    strict_data: Annotated[bool, typer.Option("--strict-data", help="Stop at the first defective data row "
+                                                                    "instead of skipping it with a warning.")] = False,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Run a benchmark on MODEL; prints strict and lenient accuracy with 95% CIs, the unparsed rate, model errors
     and where the per-sample records are. Re-running the same command resumes."""
@@ -53,17 +58,21 @@ def eval_command(
         bench_task = get_task(task)
         registry = load_registry(config)
         variant = with_overrides(registry.get(model), max_tokens=max_tokens, temperature=temperature)
-        dataset = bench_task.load(data, limit)
+        dataset = bench_task.load(data, limit, strict=strict_data)
+        show_data_warnings(dataset.warnings)
         if concurrency is None:
             concurrency = int(variant.option("concurrency", 1 if variant.backend == "llama_cpp" else 32))
         result = asyncio.run(_run(registry, variant, bench_task, dataset, epochs, concurrency, log_dir, progress))
-        summary = result.summary
+        summary = dataclasses.replace(result.summary, data_warnings=dataset.warnings)
         check = check_claim(claim_value, summary.strict.ci, summary.lenient.ci) if claim_value is not None else None
-        _print_summary(result, dataset.source, check)
+        data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve())}
+        if check is not None:
+            data_out["claim"] = check.as_dict()
+        if fmt is OutputFormat.table:
+            _print_summary(result, summary, dataset.source, check)
+        else:
+            emit(_scores_listing(summary), fmt, document=data_out if fmt is OutputFormat.json else None)
         if json_out is not None:
-            data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve())}
-            if check is not None:
-                data_out["claim"] = check.as_dict()
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data_out, indent=2) + "\n", encoding="utf-8")
         if inspect_log is not None:
@@ -72,8 +81,9 @@ def eval_command(
             except ImportError:
                 fail("--inspect-log needs Inspect AI: pip install 'glassboard[inspect]'")
             path = write_inspect_log(summary, inspect_log, stopped=result.stopped)
-            stdout().print(f"  inspect  {path}  (open with: inspect view --log-dir {inspect_log})",
-                           highlight=False, soft_wrap=True)
+            console = stdout() if fmt is OutputFormat.table else stderr()
+            console.print(f"  inspect  {path}  (open with: inspect view --log-dir {inspect_log})",
+                          highlight=False, soft_wrap=True)
         if result.stopped:
             fail(f"endpoint down, run stopped early: {result.stopped}. {summary.n} finished samples are stored in "
                  f"{result.log_path}; re-run the same command to resume")
@@ -97,10 +107,35 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{value:.1%}" if pct else f"{value:.3f}"
 
 
-def _print_summary(result, source: str, check) -> None:
+def show_data_warnings(warnings, shown: int = 10) -> None:
+    """Each data warning on stderr (the first `shown`); all of them are in the JSON summary."""
     from rich.markup import escape
 
-    summary = result.summary
+    console = stderr()
+    for warning in warnings[:shown]:
+        console.print(f"[yellow]data warning:[/] {escape(str(warning))}", highlight=False, soft_wrap=True)
+    if len(warnings) > shown:
+        console.print(f"[yellow]data warning:[/] {len(warnings) - shown} more (listed in the JSON summary as "
+                      "data_warnings)", highlight=False, soft_wrap=True)
+
+
+def _scores_listing(summary) -> Listing:
+    """One row per scoring, for --format csv (json writes the whole summary)."""
+    columns = (Column("scoring", key_column=True), Column("accuracy"), Column("ci_low"), Column("ci_high"),
+               Column("se"), Column("unparsed_rate"), Column("n"), Column("questions"), Column("errors"),
+               Column("data_warnings"))
+    rows = []
+    for name in ("strict", "lenient"):
+        score = getattr(summary, name)
+        low, high = score.ci
+        rows.append((name, score.accuracy, low, high, score.estimate.se, score.unparsed_rate, summary.n,
+                     summary.questions, summary.errors, len(summary.data_warnings)))
+    return Listing(f"{summary.task} · {summary.model}", columns, rows)
+
+
+def _print_summary(result, summary, source: str, check) -> None:
+    from rich.markup import escape
+
     console = stdout()
     epochs = f"{summary.epochs} epoch{'s' if summary.epochs != 1 else ''}"
     console.print(f"[bold]{summary.task}[/] · {escape(summary.model)} ({summary.variant_id}) · "
@@ -119,6 +154,9 @@ def _print_summary(result, source: str, check) -> None:
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary.error_kinds.items()))
     note = f" ({kinds}; not scored, retried on re-run)" if summary.errors else " (model errors are never scored)"
     console.print(f"  errors   {summary.errors}{note}", highlight=False, soft_wrap=True)
+    if summary.data_warnings:
+        console.print(f"  data     {len(summary.data_warnings)} warnings (defective rows skipped or repaired; "
+                      "see stderr or the JSON summary)", highlight=False, soft_wrap=True)
     console.print(f"  samples  {escape(str(result.log_path))} ({summary.n} scored: {result.requested} requested "
                   f"now, {result.resumed} resumed from the log)", highlight=False, soft_wrap=True)
     if check is not None:
@@ -132,6 +170,7 @@ def compare_command(
     delta: Annotated[float | None, typer.Option(help="Difference to detect for the power line "
                                                      "(default: the observed one).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the comparison as JSON here.")] = None,
+    fmt: FormatOption = OutputFormat.table,
 ) -> None:
     """Paired difference A - B over the questions both runs scored, with SE and 95% CI, per scoring."""
     with clean_errors():
@@ -140,11 +179,10 @@ def compare_command(
         from glassboard.bench.summary import SCORINGS, compare_runs, load_run
 
         comparison = compare_runs(load_run(run_a), load_run(run_b))
-        console = stdout()
         a, b = comparison.a, comparison.b
-        console.print(f"[bold]{a.task}[/]: A = {escape(a.model)} ({a.variant_id}), B = {escape(b.model)} "
-                      f"({b.variant_id})", highlight=False, soft_wrap=True)
         out: dict[str, Any] = {"task": a.task, "a": str(a.log), "b": str(b.log)}
+        lines = [f"[bold]{a.task}[/]: A = {escape(a.model)} ({a.variant_id}), B = {escape(b.model)} ({b.variant_id})"]
+        rows = []
         for scoring in SCORINGS:
             result = comparison.results[scoring]
             diff = result.diff
@@ -154,9 +192,19 @@ def compare_command(
                 verdict = "no significant difference"
             needed = comparison.questions_needed(scoring, delta)
             power = f"; {needed} questions to detect {abs(delta or diff.mean or 0):.3f} at 80% power" if needed else ""
-            console.print(f"  {scoring:<8} A {_fmt(result.mean_a)}  B {_fmt(result.mean_b)}  A-B {_fmt(diff.mean)}  "
-                          f"SE {_fmt(diff.se)}  95% CI [{_fmt(diff.ci_low)}, {_fmt(diff.ci_high)}]  "
-                          f"{verdict} ({result.n} shared questions{power})", highlight=False, soft_wrap=True)
+            lines.append(f"  {scoring:<8} A {_fmt(result.mean_a)}  B {_fmt(result.mean_b)}  A-B {_fmt(diff.mean)}  "
+                         f"SE {_fmt(diff.se)}  95% CI [{_fmt(diff.ci_low)}, {_fmt(diff.ci_high)}]  "
+                         f"{verdict} ({result.n} shared questions{power})")
             out[scoring] = {**result.as_dict(), "questions_needed": needed}
+            rows.append((scoring, result.mean_a, result.mean_b, diff.mean, diff.se, diff.ci_low, diff.ci_high,
+                         result.n, verdict, needed))
+        if fmt is OutputFormat.table:
+            console = stdout()
+            for line in lines:
+                console.print(line, highlight=False, soft_wrap=True)
+        else:
+            columns = tuple(Column(key) for key in ("scoring", "mean_a", "mean_b", "diff", "se", "ci_low", "ci_high",
+                                                   "shared_questions", "verdict", "questions_needed"))
+            emit(Listing(f"{a.task}: A - B", columns, rows), fmt, document=out if fmt is OutputFormat.json else None)
         if json_out is not None:
             json_out.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, load_registry, stdout
+from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit, short_hash
 
 
 def register(app: typer.Typer) -> None:
@@ -15,21 +16,16 @@ def register(app: typer.Typer) -> None:
     app.command("chat")(chat_command)
 
 
-def models_command(config: ConfigOption = None) -> None:
-    """List the registry's variants: name, id, backend, provider, public, weights identity."""
-    from rich.table import Table
-
+def models_command(config: ConfigOption = None, fmt: FormatOption = OutputFormat.table) -> None:
+    """List the registry's variants: name, id, backend, provider, public, weights identity, retired."""
     from glassboard.models.registry import as_mapping
 
     with clean_errors():
         registry = load_registry(config)
-        table = Table(title=f"Model variants ({registry.source})")
-        for column in ("name", "id", "backend", "provider", "public", "weights", "retired"):
-            table.add_column(column, overflow="fold")
-        for variant in registry.variants:
-            row = as_mapping(variant)
-            table.add_row(*("yes" if v is True else "no" if v is False else str(v or "") for v in row.values()))
-        stdout().print(table)
+        columns = (Column("name", key_column=True), Column("id", show=short_hash), Column("backend"),
+                   Column("provider"), Column("public"), Column("weights", show=short_hash), Column("retired"))
+        rows = [tuple(as_mapping(variant)[column.key] for column in columns) for variant in registry.variants]
+        emit(Listing(f"Model variants ({registry.source})", columns, rows), fmt)
 
 
 def chat_command(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 
 if TYPE_CHECKING:
     from glassboard.rating.leaderboard import Leaderboard
@@ -16,12 +18,6 @@ class CiMethod(StrEnum):
     sandwich = "sandwich"
     bootstrap = "bootstrap"
     none = "none"
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 class BothBad(StrEnum):
@@ -48,7 +44,7 @@ def rate_command(
     seed: Annotated[int, typer.Option(help="Bootstrap seed (results are reproducible for a seed).")] = 0,
     category: Annotated[str | None, typer.Option(help="Rate only battles of this category.")] = None,
     language: Annotated[str | None, typer.Option(help="Rate only battles in this language.")] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: FormatOption = OutputFormat.table,
     out: Annotated[Path | None, typer.Option(help="Write the output to this file instead of stdout.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Save a PNG plot of both views with their intervals.")] = None,
     matrices: Annotated[
@@ -100,14 +96,11 @@ def rate_command(
         fail(f"{file}: not enough memory to rate this file")
     _show_warnings(board.warnings)
     try:
-        if fmt is OutputFormat.table:
-            _print_table(board, file, ci.value, out)
+        if out is None:
+            emit(_listings(board, file, ci.value), fmt, document=board.rows)
         else:
-            text = board.to_json() + "\n" if fmt is OutputFormat.json else board.to_csv()
-            if out is None:
-                typer.echo(text, nl=False)
-            else:
-                out.write_text(text, encoding="utf-8")
+            with out.open("w", encoding="utf-8") as handle:
+                emit(_listings(board, file, ci.value), fmt, document=board.rows, file=handle)
         if matrices is not None:
             import json
 
@@ -134,64 +127,36 @@ def _fmt_ci(low: float | None, high: float | None, rating: float) -> str:
     return f"-{rating - low:.1f} / +{high - rating:.1f}"
 
 
-def _print_table(board: Leaderboard, file: Path, ci: str, out: Path | None) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+def _listings(board: Leaderboard, file: Path, ci: str) -> list[Listing]:
+    """The leaderboard table (and the style coefficients) for people; JSON and CSV get `board.rows` as they are."""
     style_on = board.style is not None
-    n_models = len(board.rows)
-    title = f"{escape(str(file))}: {board.n_battles:,} battles, {n_models} models"
-    table = Table(title=title, title_style="bold", header_style="bold cyan", expand=False)
-    table.add_column("Model", style="bold")
-    table.add_column("Rank (UB)", justify="right")
-    table.add_column("Rating", justify="right")
-    table.add_column("95% CI", justify="right", style="dim")
+    columns = [Column("model", "Model", key_column=True), Column("rank_ub", "Rank (UB)", justify="right"),
+               Column("rating", "Rating", justify="right"), Column("ci", "95% CI", justify="right")]
     if style_on:
-        table.add_column("Rank (UB)\nstyle ctrl", justify="right", style="magenta")
-        table.add_column("Rating\nstyle ctrl", justify="right", style="magenta")
-        table.add_column("95% CI", justify="right", style="dim")
-        table.add_column("Shift", justify="right")
+        columns += [Column("style_rank_ub", "Rank (UB) style ctrl", justify="right"),
+                    Column("style_rating", "Rating style ctrl", justify="right"),
+                    Column("style_ci", "95% CI style ctrl", justify="right"),
+                    Column("rank_shift", "Shift", justify="right")]
     if board.elo is not None:
-        table.add_column("Elo", justify="right")
-    table.add_column("Votes", justify="right")
+        columns.append(Column("elo", "Elo", justify="right"))
+    columns.append(Column("votes", "Votes", justify="right"))
+    rows = []
     for row in board.rows:
-        cells: list[Any] = [
-            escape(row["model"]),
-            str(row["rank_ub"]),
-            f"{row['rating']:.1f}",
+        cells: list[str] = [
+            row["model"], str(row["rank_ub"]), f"{row['rating']:.1f}",
             _fmt_ci(row["ci_low"], row["ci_high"], row["rating"]) if ci != "none" else "",
         ]
         if style_on:
             shift = row["rank_shift"]
-            shift_txt = f"[green]▲{shift}[/]" if shift > 0 else f"[red]▼{-shift}[/]" if shift < 0 else "[dim]=[/]"
             cells += [
-                str(row["style_rank_ub"]),
-                f"{row['style_rating']:.1f}",
+                str(row["style_rank_ub"]), f"{row['style_rating']:.1f}",
                 _fmt_ci(row["style_ci_low"], row["style_ci_high"], row["style_rating"]) if ci != "none" else "",
-                shift_txt,
+                f"▲{shift}" if shift > 0 else f"▼{-shift}" if shift < 0 else "=",
             ]
         if board.elo is not None:
             cells.append(f"{row['elo']:.1f}")
         cells.append(f"{row['votes']:,}")
-        table.add_row(*cells)
-    console = Console(width=160) if out is None else Console(file=out.open("w", encoding="utf-8"), width=160)
-    if out is None and console.is_terminal:
-        console = Console()
-    console.print(table)
-    coefs = board.style_coefficients
-    if coefs:
-        st = Table(
-            title="Style coefficients",
-            caption="log-odds per SD of each normalised difference",
-            header_style="bold",
-        )
-        st.add_column("Feature")
-        st.add_column("Coef", justify="right")
-        st.add_column("95% CI", justify="right", style="dim")
-        for c in coefs:
-            st.add_row(c["feature"], f"{c['coef']:+.4f}", f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]")
-        console.print(st)
+        rows.append(tuple(cells))
     notes = [
         f"intervals: {board.raw.ci}"
         + (f" ({board.raw.rounds} rounds, seed {board.raw.seed})" if board.raw.ci == "bootstrap" else "")
@@ -200,9 +165,15 @@ def _print_table(board: Leaderboard, file: Path, ci: str, out: Path | None) -> N
         notes.append("excluded: " + ", ".join(f"{v:,} {k}" for k, v in board.excluded.items()))
     if board.style is not None and board.style.dropped_features:
         notes.append("dropped style features: " + ", ".join(board.style.dropped_features))
-    console.print("[dim]" + escape("; ".join(notes)) + "[/]")
-    if out is not None:
-        console.file.close()
+    title = f"{file}: {board.n_battles:,} battles, {len(board.rows)} models"
+    listings = [Listing(title, tuple(columns), rows, notes)]
+    if board.style_coefficients:
+        coefs = [(c["feature"], f"{c['coef']:+.4f}", f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]")
+                 for c in board.style_coefficients]
+        listings.append(Listing("Style coefficients (log-odds per SD of each normalised difference)",
+                                (Column("feature", "Feature", key_column=True), Column("coef", "Coef", justify="right"),
+                                 Column("ci", "95% CI", justify="right")), coefs))
+    return listings
 
 
 def _plot(board: Leaderboard, path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from glassboard.bench.data import DataError, HubSource, Row, hub_rows, read_rows
+from glassboard.bench.data import DataError, DataIssues, DataWarning, HubSource, Row, RowError, hub_rows, read_rows
 from glassboard.bench.extract import AnswerKind
 from glassboard.models.types import ConfigError
 
@@ -45,6 +45,7 @@ class Dataset:
     samples: list[Sample]
     source: str  # file path or "hf:owner/name"
     sha256: str | None  # of the data file (None for hub data)
+    warnings: tuple[DataWarning, ...] = ()  # row defects and the rule applied to each (see bench.data)
 
 
 class Task:
@@ -56,7 +57,8 @@ class Task:
     template: ClassVar[str]
     description: ClassVar[str] = ""
 
-    def parse_row(self, row: Row) -> Sample:
+    def parse_row(self, row: Row, issues: DataIssues) -> Sample:
+        """The row as a Sample; raise RowError to skip a defective row, or `issues.warn` about a repaired one."""
         raise NotImplementedError
 
     def keep(self, sample: Sample) -> bool:
@@ -67,25 +69,37 @@ class Task:
         text = self.template.format(question=sample.question.strip())
         return Prompt(sample, epoch, text, sample.target, "", prompt_hash(text))
 
-    def load(self, path: Path | None = None, limit: int | None = None) -> Dataset:
-        """Samples from `path` (JSONL/CSV/Parquet with the hub's field names) or from the hub; first `limit`."""
+    def load(self, path: Path | None = None, limit: int | None = None, *, strict: bool = False) -> Dataset:
+        """Samples from `path` (JSONL/CSV/Parquet with the hub's field names) or from the hub; the first `limit`.
+
+        Defective rows are skipped with a warning (kept in `Dataset.warnings`); `strict` makes the first one a
+        DataError. Parsing stops once `limit` samples are kept, so warnings only concern the rows read."""
+        issues = DataIssues(strict=strict)
         if path is not None:
-            rows, digest = read_rows(path)
+            rows, digest = read_rows(path, issues)
             source = str(path)
         else:
             rows, digest, source = hub_rows(self.hub), None, f"hf:{self.hub.dataset}"
         samples: list[Sample] = []
         seen: dict[str, str] = {}
         for row in rows:
-            sample = self.parse_row(row)
-            if sample.id in seen:
-                raise DataError(f"{row.where}: duplicate sample id '{sample.id}' (first at {seen[sample.id]})")
+            if limit is not None and len(samples) >= limit:
+                break
+            try:
+                sample = self.parse_row(row, issues)
+                if sample.id in seen:
+                    raise RowError(row.where, f"duplicate sample id '{sample.id}' (the first, at {seen[sample.id]}, "
+                                              "is kept)")
+            except RowError as err:
+                issues.skip(err)
+                continue
             seen[sample.id] = row.where
             if self.keep(sample):
                 samples.append(sample)
         if not samples:
-            raise DataError(f"{source}: no samples left for task {self.name} ({self.description})")
-        return Dataset(samples[:limit] if limit else samples, source, digest)
+            first = f"; first data warning: {issues.warnings[0]}" if issues.warnings else ""
+            raise DataError(f"{source}: no samples left for task {self.name} ({self.description}){first}")
+        return Dataset(samples, source, digest, tuple(issues.warnings))
 
 
 class MultipleChoiceTask(Task):

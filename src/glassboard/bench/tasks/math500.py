@@ -1,11 +1,14 @@
-"""MATH-500 (and MATH Level 5): competition math with LaTeX answers, compared with math-verify."""
+"""MATH-500 (and MATH Level 5): competition math with LaTeX answers, compared with math-verify.
+
+Row rules: a missing problem, no answer (nor a \\boxed{} one in the solution) or a level without a number skips
+the row with a warning."""
 
 from __future__ import annotations
 
 import re
 from typing import ClassVar
 
-from glassboard.bench.data import DataError, HubSource, Row, field, text
+from glassboard.bench.data import DataIssues, HubSource, Row, RowError, field, text
 from glassboard.bench.extract import clean_math, last_boxed
 from glassboard.bench.tasks import Sample, Task
 
@@ -22,19 +25,19 @@ class Math500(Task):
     template = TEMPLATE
     description = "MATH-500; fields problem, answer (or solution with \\boxed{}), subject, level, unique_id"
 
-    def parse_row(self, row: Row) -> Sample:
+    def parse_row(self, row: Row, issues: DataIssues) -> Sample:
         problem = field(row, "problem", text)
         answer = field(row, "answer", text, required=False)
         if answer is None:  # the full MATH data has no answer field: the answer is the solution's last \boxed{}
             solution = field(row, "solution", text, required=False)
             if solution is None:
-                raise DataError(f"{row.where}: missing field 'answer' (and no 'solution' to take \\boxed{{}} from)")
+                raise RowError(row.where, "missing field 'answer' (and no 'solution' to take \\boxed{} from)")
             answer = last_boxed(solution)
             if answer is None:
-                raise DataError(f"{row.where}: field 'solution' has no \\boxed{{...}} answer")
+                raise RowError(row.where, "field 'solution' has no \\boxed{...} answer")
         target = clean_math(answer)
         if target is None:
-            raise DataError(f"{row.where}: field 'answer' is empty")
+            raise RowError(row.where, "field 'answer' is empty")
         sample_id = field(row, "unique_id", text, required=False) or str(row.index)
         subject = field(row, "subject", text, required=False) or field(row, "type", text, required=False)
         return Sample(id=sample_id, question=problem, target=target, cluster=subject, level=_level(row))
@@ -49,10 +52,10 @@ class MathLevel5(Math500):
     def keep(self, sample: Sample) -> bool:
         return sample.level == 5
 
-    def parse_row(self, row: Row) -> Sample:
+    def parse_row(self, row: Row, issues: DataIssues) -> Sample:
         if row.values.get("level") is None:
-            raise DataError(f"{row.where}: missing field 'level' (task math-l5 keeps level-5 problems only)")
-        return super().parse_row(row)
+            raise RowError(row.where, "missing field 'level' (task math-l5 keeps level-5 problems only)")
+        return super().parse_row(row, issues)
 
 
 def _level(row: Row) -> int | None:
@@ -61,5 +64,5 @@ def _level(row: Row) -> int | None:
         return None
     match = re.search(r"\d+", str(value))
     if match is None:
-        raise DataError(f"{row.where}: field 'level' has no number: {value!r}")
+        raise RowError(row.where, f"field 'level' has no number: {value!r}")
     return int(match.group())
