@@ -16,7 +16,6 @@ from glassboard.schema import BATTLE_STATUSES as STATUSES
 from glassboard.store.db import is_sqlite, make_engine, normalize_url, upgrade
 from glassboard.store.tables import BattleRow, Meta, TurnRow, VariantRow
 
-
 # The arena's hot-path statements, built once on the tables (not the ORM classes) with bound parameters: building
 # `insert(BattleRow).values(**row)` per call went through the ORM bulk-persistence plugin and re-coerced every
 # value, which was ~70% of the store's CPU (create + finish + read + vote: 2.6 -> see docs/arena.md "Speed").
@@ -145,6 +144,14 @@ class Store:
                 conn.execute(_FINISH_SIDE, {**values, "b_battle_id": battle_id, "b_turn": turn, "b_side": side})
             conn.execute(_FINISH_BATTLE, {"b_id": battle_id, "status": status, "conversation_a": conversation_a,
                                           "conversation_b": conversation_b, "error": error})
+
+    def fail_turn(self, battle_id: str, turn: int, reason: str, *, conn: Connection | None = None) -> None:
+        """Mark a 'streaming' battle failed with `reason` (when its answers could not be stored), answers left out."""
+        with self._begin(conn) as conn:
+            conn.execute(update(_TURNS).where(_TURNS.c.battle_id == battle_id, _TURNS.c.turn == turn,
+                                              _TURNS.c.error.is_(None)).values(error=reason))
+            conn.execute(update(_BATTLES).where(_BATTLES.c.id == battle_id, _BATTLES.c.status == "streaming")
+                         .values(status="failed", error=reason))
 
     def vote(
         self, battle_id: str, voter: str, winner: str, tstamp: float, conv_metadata: dict[str, Any],
