@@ -3,6 +3,7 @@ failed stores, `done` only once stored, the identity guard on rendered text, adm
 
 from __future__ import annotations
 
+import json
 import threading
 
 import httpx
@@ -212,3 +213,107 @@ async def test_an_evasive_answer_is_flagged_over_http(db_url: str, scripted_serv
         assert vendor["names_in_answers"] == ["Initech"]
         _, clean = await client.battle("Search it on Google, or ask Initech support.")
         assert clean["flags"] == []
+
+
+# ------------------------------------------------------------------------------ item 6: admin API allow-lists
+AUTH = {"authorization": "Bearer s3cret"}
+
+
+async def _add(client, name: str, **spec) -> httpx.Response:  # noqa: ANN001 - ArenaClient
+    return await client.http.post("/api/admin/variants", json={"name": name, "spec": spec}, headers=AUTH)
+
+
+async def test_admin_variants_may_only_name_allowed_key_variables(db_url: str, scripted_server) -> None:
+    registry = scripted_registry(scripted_server, {"alpha": "ok", "beta": "ok"})
+    settings = settings_for(db_url, registry, admin_token="s3cret", admin_key_envs=("VLLM_TOKEN",))
+    url = scripted_server.base_url("ok")
+    async with arena_client(settings) as client:
+        for env in ("DB_PASSWORD", "GLASSBOARD_SECRET", "GLASSBOARD_ADMIN_TOKEN", "HOME"):
+            refused = await _add(client, "delta", backend="openai", model="m", base_url=url, api_key_env=env)
+            assert refused.status_code == 422, env
+            assert "api_key_env" in refused.json()["error"] and "GLASSBOARD_KEY_" in refused.json()["error"]
+        assert (await _add(client, "delta", backend="openai", model="m", base_url=url,
+                           api_key_env="GLASSBOARD_KEY_DELTA")).status_code == 200
+        assert (await _add(client, "eps", backend="openai", model="m", base_url=url,
+                           api_key_env="VLLM_TOKEN")).status_code == 200
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/", "http://2852039166/v1", "http://0xa9fea9fe/v1",
+    "http://[fe80::1]/v1", "http://[::ffff:169.254.169.254]/v1", "http://100.100.100.200/v1",
+    "http://[fd00:ec2::254]/v1", "http://0.0.0.0:8000/v1", "http://user:pw@127.0.0.1:9/v1",
+])
+async def test_admin_variants_may_not_reach_metadata_or_carry_credentials(tmp_path, scripted_server,
+                                                                          url: str) -> None:
+    registry = scripted_registry(scripted_server, {"alpha": "ok", "beta": "ok"})
+    db_url = f"sqlite:///{tmp_path / 'arena.db'}"
+    async with arena_client(settings_for(db_url, registry, admin_token="s3cret")) as client:
+        refused = await _add(client, "delta", backend="openai", model="m", base_url=url)
+        assert refused.status_code == 422 and "base_url" in refused.json()["error"], refused.text
+        assert "--allow-private-endpoints" in refused.json()["error"]
+        assert "delta" not in {v.name for v in client.state.active_variants()}
+    async with arena_client(settings_for(db_url, registry, admin_token="s3cret",
+                                         allow_private_endpoints=True)) as client:
+        assert (await _add(client, "delta", backend="openai", model="m", base_url=url)).status_code == 200
+
+
+async def test_admin_variants_on_loopback_by_name_are_allowed(db_url: str, scripted_server) -> None:
+    registry = scripted_registry(scripted_server, {"alpha": "ok", "beta": "ok"})
+    async with arena_client(settings_for(db_url, registry, admin_token="s3cret")) as client:
+        url = f"http://localhost:{scripted_server.port}/ok/v1"
+        assert (await _add(client, "delta", backend="openai", model="m", base_url=url)).status_code == 200
+
+
+async def test_admin_weights_only_from_the_models_directory(tmp_path, scripted_server) -> None:
+    registry = scripted_registry(scripted_server, {"alpha": "ok", "beta": "ok"})
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "tiny.gguf").write_bytes(b"GGUF not really")
+    secret = tmp_path / "secret.gguf"
+    secret.write_bytes(b"outside")
+    (models / "escape.gguf").symlink_to(secret)
+    db_url = f"sqlite:///{tmp_path / 'arena.db'}"
+    for models_dir in (None, str(models)):
+        settings = settings_for(db_url, registry, admin_token="s3cret", models_dir=models_dir)
+        async with arena_client(settings) as client:
+            messages = set()
+            for path in (str(secret), str(tmp_path / "missing.gguf"), "/etc/passwd", "../secret.gguf",
+                         "escape.gguf"):
+                refused = await _add(client, "delta", backend="llama_cpp", model=path)
+                assert refused.status_code == 422, path
+                messages.add(refused.json()["error"])
+            assert len(messages) == 1 and "models directory" in messages.pop()  # exists or not: one answer
+    async with arena_client(settings) as client:
+        added = await _add(client, "delta", backend="llama_cpp", model="tiny.gguf")
+        assert added.status_code == 200, added.text
+        missing = await _add(client, "eps", backend="llama_cpp", model="nope.gguf")
+        assert missing.status_code == 422 and "not found" in missing.json()["error"]  # inside: may say so
+    async with arena_client(settings_for(db_url, registry, admin_token="s3cret")) as client:
+        # Restarted without --models-dir: the stored variant no longer passes, so it is not served.
+        assert "delta" not in {v.name for v in client.state.active_variants()}
+
+
+# ------------------------------------------------------------------------ item 7: per-export voter pseudonyms
+async def test_export_voter_pseudonyms_link_within_an_export_not_across(db_url: str, scripted_server,
+                                                                         tmp_path) -> None:
+    registry = scripted_registry(scripted_server, {"alpha": "ok", "beta": "ok"})
+    async with arena_client(settings_for(db_url, registry, admin_token="s3cret")) as client:
+        first, _ = await client.battle("one")
+        second, _ = await client.battle("two")
+        async with client.other_voter() as other:
+            battle_id = (await other.post("/api/battles", json={"prompt": "three"})).json()["battle_id"]
+            await other.get(f"/api/battles/{battle_id}/stream")
+            assert (await other.post(f"/api/battles/{battle_id}/vote", json={"winner": "tie"})).status_code == 200
+        stored = {battle_id: client.state.store.battle(battle_id)["voter"] for battle_id in (first, second)}
+        exports = []
+        for _ in range(2):
+            response = await client.http.get("/api/admin/export?format=jsonl", headers=AUTH)
+            assert response.status_code == 200
+            exports.append({row["battle_id"]: row["voter"] for row in map(json.loads, response.text.splitlines())})
+        client.state.store.export(str(tmp_path / "third.jsonl"))
+        rows = [json.loads(line) for line in (tmp_path / "third.jsonl").read_text().splitlines()]
+        exports.append({row["battle_id"]: row["voter"] for row in rows})
+    for export in exports:
+        assert export[first] == export[second] != export[battle_id]  # linkable within one export
+        assert not set(export.values()) & set(stored.values())  # never the stored pseudonym
+    assert len({export[first] for export in exports}) == 3  # not linkable across exports

@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # SQLite checkpoints run on their own thread (WalCheckpointer below), not inside a vote's commit.
     store = Store(settings.db_url, sqlite_sync=settings.sqlite_sync, auto_checkpoint=False)
     store.sync_variants(registry.variants)
-    registry = admin.with_admin_variants(registry, store)
+    registry = admin.with_admin_variants(registry, store, admin.AdminPolicy.from_settings(settings))
     interrupted = store.fail_interrupted()
     if interrupted:
         log.warning("marked %d battle(s) left streaming by a previous run as failed", interrupted)
