@@ -317,3 +317,19 @@ async def test_export_voter_pseudonyms_link_within_an_export_not_across(db_url: 
         assert export[first] == export[second] != export[battle_id]  # linkable within one export
         assert not set(export.values()) & set(stored.values())  # never the stored pseudonym
     assert len({export[first] for export in exports}) == 3  # not linkable across exports
+
+
+def test_serve_flags_reach_the_settings_with_clear_errors(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    from typer.testing import CliRunner
+
+    from glassboard.cli import app
+
+    db = f"sqlite:///{tmp_path}/x.db"
+    for args, message in [
+        (["--identity-terms", str(tmp_path / "nope.toml")], "identity terms file not found"),
+        (["--max-answer-bytes", "10"], "max_answer_bytes must be at least 1024"),
+        (["--answer-token-margin", "0.5"], "answer_token_margin must be at least 1"),
+    ]:
+        result = CliRunner().invoke(app, ["serve", "--db", db, *args])
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert "Traceback" not in result.output
