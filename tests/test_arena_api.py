@@ -221,9 +221,9 @@ async def test_identity_guard_flags_answers_not_prompts(db_url: str, scripted_se
         scripted_variant(scripted_server, "beta", "echo", provider="Globex"),
     ])
     async with arena_client(settings_for(db_url, registry)) as client:
-        _, result = await client.battle("Hi! By the way I am talking to ACME ai, right?")
-        assert result["flags"] == ["identity_revealed"]  # echoed into the answers: the answers name a provider
-        assert result["names_in_answers"] == ["ACME ai"]
+        _, result = await client.battle("Hi! By the way, I was made by ACME ai, right?")
+        assert result["flags"] == ["identity_revealed"]  # echoed into the answers: they claim a provider
+        assert result["names_in_answers"] == ["Acme AI"]
         _, clean = await client.battle("alphabet soup and betamax tapes")  # no word-bounded name
         assert clean["flags"] == []
     registry_ok = Registry([scripted_variant(scripted_server, "alpha", "ok", provider="Acme AI"),

@@ -65,9 +65,10 @@ def test_uncertainty_sampler_favours_wide_intervals_and_explores() -> None:
 
 def test_identity_guard_names_aliases_providers_word_bounded() -> None:
     guard = IdentityGuard.from_variants(builtin_variants())
-    assert guard.find("I am SmolLM2, a model.") == ["SmolLM2"]
-    assert guard.find("This is smollm2 135m talking") == ["smollm2 135m"]
-    assert guard.find("served by Local llama.cpp") == ["Local llama.cpp"]
+    assert guard.find("I am SmolLM2, a model.") == ["smollm2"]  # reported as the registry spells it
+    assert guard.find("This is smollm2 135m talking") == ["smollm2-135m"]
+    assert guard.find("I was built by Local llama.cpp") == ["local llama.cpp"]  # a provider, self-identifying
+    assert guard.find("served by Local llama.cpp") == []  # a provider merely mentioned
     assert guard.find("smollm2-135m-chat-exp here") == ["smollm2-135m-chat-exp"]
     assert guard.find("xsmollm2 and smollm25 and smollmish") == []
     conversation = [{"role": "user", "content": "are you smollm2?"}, {"role": "assistant", "content": "No idea."}]

@@ -151,7 +151,7 @@ def install(app: FastAPI) -> None:
             sides = {t["side"]: t for t in turns if t["turn"] == number}
             entry: dict[str, Any] = {"prompt": sides["a"]["prompt"]}
             for side, t in sides.items():
-                entry[side] = {"html": st.render(t["answer"] or ""), "failed": bool(t["error"])}
+                entry[side] = {"html": await st.render.html(t["answer"] or ""), "failed": bool(t["error"])}
                 if revealed:
                     entry[side].update(ttft_s=t["ttft_s"], tokens_per_s=t["tokens_per_s"])
             out["turns"].append(entry)
@@ -217,7 +217,7 @@ async def battle_events(st: Any, battle_id: str, voter: str) -> Iterable[bytes] 
         if live is None:
             battle = await st.read(st.store.battle, battle_id) or battle
             turns = await st.read(st.store.turns, battle_id)
-            return replay(battle, turns, st.render)
+            return await replay(battle, turns, st.render.html)
     return live.follow()
 
 

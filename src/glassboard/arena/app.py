@@ -19,13 +19,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from glassboard.arena.board import BoardCache
-from glassboard.arena.guard import IdentityGuard
+from glassboard.arena.guard import IdentityGuard, load_identity_terms
 from glassboard.arena.integrity import COOKIE, RateLimiter, VoterCookies
 from glassboard.arena.language import LanguageDetector
 from glassboard.arena.render import Renderer
 from glassboard.arena.sampler import PairSampler
 from glassboard.arena.settings import Settings
-from glassboard.arena.streaming import BattleRunner
+from glassboard.arena.streaming import AnswerLimits, BattleRunner
 from glassboard.store.battles import Store
 from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
 from glassboard.store.writer_process import ProcessGroupCommitWriter
@@ -95,9 +95,10 @@ class ArenaState:
         """Reload retirements and the identity guard's names from the store (after admin changes)."""
         rows = self.store.variants()
         self.retired = {(r["id"], r["name"]) for r in rows if r["retired"]}
-        extra = [r["name"] for r in rows] + [r["provider"] for r in rows]
-        extra += [a for r in rows for a in (r["snapshot"] or {}).get("aliases", [])]
-        self.guard = IdentityGuard.from_variants(self.registry.variants, extra)
+        # arena content: names anywhere, providers/families/vendors in self-identification (see guard.py)
+        names = [r["name"] for r in rows] + [a for r in rows for a in (r["snapshot"] or {}).get("aliases", [])]
+        self.guard = IdentityGuard.from_variants(self.registry.variants, names, [r["provider"] for r in rows],
+                                                 load_identity_terms(self.settings.identity_terms))
 
     def today(self) -> str:
         return dt.date.today().isoformat()
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # SQLite checkpoints run on their own thread (WalCheckpointer below), not inside a vote's commit.
     store = Store(settings.db_url, sqlite_sync=settings.sqlite_sync, auto_checkpoint=False)
     store.sync_variants(registry.variants)
-    registry = admin.with_admin_variants(registry, store)
+    registry = admin.with_admin_variants(registry, store, admin.AdminPolicy.from_settings(settings))
     interrupted = store.fail_interrupted()
     if interrupted:
         log.warning("marked %d battle(s) left streaming by a previous run as failed", interrupted)
@@ -159,7 +160,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         elif entry is not None:
             del state.open_battles[battle_id]
 
-    state.runner = BattleRunner(hub, render, finish_turn, settings.generation)
+    # --- arena content (answer limits, failed stores, rendering off the loop): see streaming.py --------------
+    async def fail_turn(battle_id: str, turn: int, reason: str) -> None:
+        state.open_battles.pop(battle_id, None)
+        await state.write(store.fail_turn, battle_id, turn, reason)
+
+    limits = AnswerLimits(token_margin=settings.answer_token_margin, max_bytes=settings.max_answer_bytes)
+    async def render_answer(text: str) -> str:
+        """A finished answer's HTML; the identity guard reads it on the same thread (cached for the vote)."""
+        guard = state.guard
+        found, html = await render.offload(lambda: (guard.find(text), render(text)))
+        return html
+
+    state.runner = BattleRunner(hub, render_answer, finish_turn, settings.generation, fail_turn=fail_turn,
+                                limits=limits)
+    # ----------------------------------------------------------------------------------------------------------
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -176,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if state.checkpointer is not None:
             state.checkpointer.close()
         state.reader.shutdown(wait=True)
+        render.close()
         store.close()
 
     app = ArenaApp(title="glassboard arena", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,

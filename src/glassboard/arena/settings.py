@@ -34,6 +34,14 @@ class Settings:
     generation: dict[str, Any] = field(default_factory=dict)  # sampling overrides for every answer
     secure_cookies: bool = False  # set the Secure flag (serve over HTTPS)
     seed: int | None = None  # sampler seed (tests)
+    # --- arena content (answer limits, identity guard, admin allow-lists) ------------------------------------
+    # An answer is cut off past answer_token_margin x max_tokens (+16) chunks or max_answer_bytes (streaming.py).
+    answer_token_margin: float = 1.25
+    max_answer_bytes: int = 256 * 1024
+    identity_terms: tuple[str, ...] = ()  # extra family/vendor files (TOML, as glassboard/arena/identity_terms.toml)
+    admin_key_envs: tuple[str, ...] = ()  # env variables admin-added variants may name (plus GLASSBOARD_KEY_*)
+    models_dir: str | None = None  # admin-added llama_cpp variants load weights only from under this directory
+    allow_private_endpoints: bool = False  # let admin-added variants use link-local/metadata hosts, URL credentials
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -64,3 +72,7 @@ class Settings:
         for name in ("create_per_min_voter", "create_per_min_ip", "vote_per_min_voter", "vote_per_min_ip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0 turns the limit off)")
+        if self.answer_token_margin < 1:
+            raise ConfigError(f"answer_token_margin must be at least 1, got {self.answer_token_margin!r}")
+        if self.max_answer_bytes < 1024:
+            raise ConfigError(f"max_answer_bytes must be at least 1024, got {self.max_answer_bytes!r}")

@@ -39,6 +39,20 @@ def serve_command(
         help="SQLite durability: 'full' (a vote survives a power cut; default) or 'normal' (survives a crash of "
              "this process, not of the machine; no fsync per commit).")] = "full",
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    # --- arena content: answer limits, identity guard, admin allow-lists (see arena/streaming, guard, admin) ---
+    max_answer_bytes: Annotated[int, typer.Option(
+        help="Cut an answer off past this many bytes (the battle fails).")] = 256 * 1024,
+    answer_token_margin: Annotated[float, typer.Option(
+        help="Cut an answer off past this many times its max_tokens (+16) chunks.")] = 1.25,
+    identity_terms: Annotated[list[Path] | None, typer.Option(
+        help="TOML file of extra model families/vendors for the identity guard (repeatable).")] = None,
+    admin_key_env: Annotated[list[str] | None, typer.Option(
+        help="Environment variable admin-added variants may use as api_key_env (repeatable; "
+             "GLASSBOARD_KEY_* always allowed).")] = None,
+    models_dir: Annotated[Path | None, typer.Option(
+        help="Directory admin-added llama_cpp variants may load weights from.")] = None,
+    allow_private_endpoints: Annotated[bool, typer.Option(
+        help="Let admin-added variants use link-local/metadata hosts and credentials in URLs.")] = False,
 ) -> None:
     """Serve the arena: blind battles, votes, leaderboard and transparency pages (http://HOST:PORT)."""
     import uvicorn
@@ -56,6 +70,11 @@ def serve_command(
             "sampler": sampler, "exposure_caps": caps, "default_cap": default_cap,
             "generation": {"max_tokens": max_tokens} if max_tokens else {},
         }
+        overrides.update(  # arena content
+            max_answer_bytes=max_answer_bytes, answer_token_margin=answer_token_margin,
+            identity_terms=tuple(str(f) for f in identity_terms or ()), admin_key_envs=tuple(admin_key_env or ()),
+            models_dir=str(models_dir) if models_dir else None, allow_private_endpoints=allow_private_endpoints,
+        )
         if rate_limit is not None:
             overrides.update(create_per_min_voter=rate_limit, vote_per_min_voter=rate_limit,
                              create_per_min_ip=4 * rate_limit, vote_per_min_ip=4 * rate_limit)

@@ -9,6 +9,8 @@ GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user m
   /truncate/v1     streams two chunks, then closes without a finish reason
   /badjson/v1      streams a chunk that is not JSON
   /empty/v1        finishes with no text
+  /flood3x1000/v1  ignores max_tokens: streams 3 chunks of 1000 bytes each (any counts), then finishes
+  /surrogate/v1    streams a lone UTF-16 surrogate (valid JSON "\\ud800", not encodable as UTF-8) in its answer
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None) -> s
 
 async def _events(body: dict[str, Any], text: str, scenario: str):
     words = re.findall(r"\S+\s*", text) or [""]
+    flood = re.fullmatch(r"flood(\d+)x(\d+)", scenario)
+    if flood:
+        words = ["x" * (int(flood.group(2)) - 1) + " "] * int(flood.group(1))
+    if scenario == "surrogate":
+        words = ["Hello ", "\ud800", " world"]
     if scenario == "badjson":
         yield _chunk(body, {"role": "assistant", "content": words[0]}, None)
         yield "data: {this is not json\n\n"

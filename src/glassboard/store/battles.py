@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -145,6 +147,14 @@ class Store:
             conn.execute(_FINISH_BATTLE, {"b_id": battle_id, "status": status, "conversation_a": conversation_a,
                                           "conversation_b": conversation_b, "error": error})
 
+    def fail_turn(self, battle_id: str, turn: int, reason: str, *, conn: Connection | None = None) -> None:
+        """Mark a 'streaming' battle failed with `reason` (when its answers could not be stored), answers left out."""
+        with self._begin(conn) as conn:
+            conn.execute(update(_TURNS).where(_TURNS.c.battle_id == battle_id, _TURNS.c.turn == turn,
+                                              _TURNS.c.error.is_(None)).values(error=reason))
+            conn.execute(update(_BATTLES).where(_BATTLES.c.id == battle_id, _BATTLES.c.status == "streaming")
+                         .values(status="failed", error=reason))
+
     def vote(
         self, battle_id: str, voter: str, winner: str, tstamp: float, conv_metadata: dict[str, Any],
         flags: list[str], *, conn: Connection | None = None,
@@ -207,10 +217,24 @@ class Store:
                 yield schema_row(row)
 
     def export(self, path: str) -> int:
-        """Write the voted battles with the rating library's writer (.jsonl, .json or .parquet)."""
+        """Write the voted battles with the rating library's writer (.jsonl, .json or .parquet).
+
+        The `voter` column is re-keyed for each export: HMAC-SHA256 of the stored pseudonym under a fresh random
+        key that is never kept. One voter's votes share a pseudonym within an export (anomaly detection needs
+        that), but two exports cannot be joined on it, and neither can an export and the stored pseudonym (which
+        follows a voter's cookie for a year).
+        """
         from glassboard.rating.battles import write_battles
 
-        return write_battles(self.voted(), path)
+        key = secrets.token_bytes(32)
+
+        def rows() -> Iterator[dict[str, Any]]:
+            for row in self.voted():
+                if row.get("voter"):
+                    row["voter"] = export_pseudonym(key, row["voter"])
+                yield row
+
+        return write_battles(rows(), path)
 
     def import_file(self, path: str, *, on_invalid: str = "error") -> tuple[int, int]:
         """Load a battle file with the rating library's loader and store it (source='import').
@@ -259,6 +283,11 @@ def schema_row(row: Any) -> dict[str, Any]:
     out.update(row["extra"] or {})
     out["battle_id"] = row["id"]
     return out
+
+
+def export_pseudonym(key: bytes, voter: str) -> str:
+    """A voter's pseudonym in one export (see `Store.export`)."""
+    return "x-" + hmac.new(key, voter.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def _battle_defaults(row: dict[str, Any]) -> dict[str, Any]:

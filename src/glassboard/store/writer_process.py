@@ -32,7 +32,8 @@ from glassboard.store.group_commit import GroupCommitWriter
 log = logging.getLogger("glassboard.store")
 
 # The store methods a client may call in the child (nothing else is reachable through the pipe).
-WRITES = frozenset({"create_battle", "start_turn", "finish_turn", "vote", "sync_variants", "retire_variant"})
+WRITES = frozenset({"create_battle", "start_turn", "finish_turn", "fail_turn", "vote", "sync_variants",
+                    "retire_variant"})
 HEADER = 4  # little-endian frame length
 
 
