@@ -247,8 +247,12 @@ async def test_leaderboard_and_transparency(db_url: str, scripted_server) -> Non
         board = (await client.http.get("/api/leaderboard")).json()
         assert board["votes"] == 12 and len(board["rows"]) == 3
         row = board["rows"][0]
-        for key in ("model", "rating", "ci_low", "ci_high", "rank_ub", "votes", "style_rating", "rank_shift"):
+        for key in ("model", "rating", "ci_low", "ci_high", "rank_ub", "votes"):
             assert key in row
+        # Each variant's answers have one fixed style here, so style is collinear with model identity: the board
+        # shows the raw view only and says why (docs/rating.md §3), never a made-up style-controlled interval.
+        assert "style_rating" not in row and "rank_shift" not in row
+        assert any("raw rating only" in w for w in board["warnings"]), board["warnings"]
         assert sum(r["votes"] for r in board["rows"]) == 24
         html = (await client.http.get("/leaderboard")).text
         assert 'id="ci-plot"' in html and "Rank (UB)" in html and "alpha" in html and "NaN" not in html
