@@ -157,10 +157,11 @@ class ArenaServer:
     def __init__(self, settings: Settings):
         import uvicorn
 
+        from glassboard.arena.server import uvicorn_config
+
         self.port = free_port()
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(uvicorn_config(self.app, settings, port=self.port, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
