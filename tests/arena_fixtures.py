@@ -154,13 +154,14 @@ async def wait_status(client: ArenaClient, battle_id: str, statuses: set[str], t
 class ArenaServer:
     """The real app under uvicorn on a free loopback port, in a background thread (for the browser tests)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, log_level: str = "warning"):
         import uvicorn
+
+        from glassboard.arena.server import uvicorn_config
 
         self.port = free_port()
         self.app = create_app(settings)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(uvicorn_config(self.app, settings, port=self.port, log_level=log_level))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property

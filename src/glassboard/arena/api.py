@@ -14,8 +14,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from glassboard.arena.errors import ApiError
+from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
 from glassboard.arena.sampler import SamplerError
+from glassboard.arena.state import ArenaState
 from glassboard.arena.streaming import replay
 from glassboard.rating.battles import compute_conv_metadata
 from glassboard.schema import IDENTITY_FLAG, WINNERS
@@ -32,7 +34,7 @@ class VoteIn(BaseModel):
     winner: str
 
 
-def arena(request: Request) -> Any:
+def arena(request: Request) -> ArenaState:
     return request.app.state.arena
 
 
@@ -44,33 +46,26 @@ def check_prompt(prompt: str, limit: int) -> str:
         raise ApiError(413, f"The prompt is too long: {len(prompt):,} characters (the limit is {limit:,}).")
     if "\x00" in prompt:
         raise ApiError(400, "The prompt contains a NUL character.")
+    if not prompt.isascii():
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError(400, "The prompt is not valid Unicode text (a lone surrogate code point).") from None
     return prompt
 
 
-def client_key(request: Request, st: Any) -> tuple[str, str | None]:
+def client_key(request: Request, st: ArenaState) -> tuple[str, str | None]:
     """(voter pseudonym, salted IP hash) of the request."""
     host = request.client.host if request.client else None
     return voter_key(st, request.state.voter, host)
 
 
-def voter_key(st: Any, voter_id: str, host: str | None) -> tuple[str, str | None]:
+def voter_key(st: ArenaState, voter_id: str, host: str | None) -> tuple[str, str | None]:
     """(voter pseudonym, salted IP hash) from the cookie's voter id and the client address."""
     return st.cookies.pseudonym(voter_id), ip_hash(host, st.ip_salt)
 
 
-def rate_limit(st: Any, action: str, voter: str, ip: str | None) -> None:
-    settings = st.settings
-    per_voter = getattr(settings, f"{action}_per_min_voter")
-    per_ip = getattr(settings, f"{action}_per_min_ip")
-    wait = st.limiter.allow((action, voter), per_voter)
-    if not wait and ip:
-        wait = st.limiter.allow((action + "-ip", ip), per_ip)
-    if wait:
-        what = "battles started" if action == "create" else "votes"
-        raise ApiError(429, f"Too many {what}: please wait {wait:.0f} s.", headers={"Retry-After": str(int(wait) + 1)})
-
-
-async def owned_battle(st: Any, battle_id: str, voter: str) -> dict[str, Any]:
+async def owned_battle(st: ArenaState, battle_id: str, voter: str) -> dict[str, Any]:
     """The stored battle, if it exists and `voter` started it (unknown or forged ids: 404; others': 403)."""
     if not BATTLE_ID.fullmatch(battle_id):
         raise ApiError(404, "Unknown battle.")
@@ -120,7 +115,7 @@ def install(app: FastAPI) -> None:
         turn = max((t["turn"] for t in turns), default=-1) + 1
         if turn >= st.settings.max_turns:
             raise ApiError(409, f"This battle has reached {st.settings.max_turns} turns: vote or start a new one.")
-        rate_limit(st, "create", voter, ip)
+        check_rate(st.settings, st.limiter, "create", voter, ip)
         conv_a = [*battle["conversation_a"], {"role": "user", "content": prompt}]
         conv_b = [*battle["conversation_b"], {"role": "user", "content": prompt}]
         variants = {v.id: v for v in st.registry.variants}
@@ -178,10 +173,10 @@ def install(app: FastAPI) -> None:
 
 # The three requests of every battle. The FastAPI routes above and the fast lane (fastlane.py) both call these, so
 # the rules live in one place.
-async def start_battle(st: Any, voter: str, ip: str | None, prompt: str) -> dict[str, str]:
+async def start_battle(st: ArenaState, voter: str, ip: str | None, prompt: str) -> dict[str, str]:
     """Sample two variants, store the battle, start both answers; {"battle_id"}."""
     prompt = check_prompt(prompt, st.settings.max_prompt_chars)
-    rate_limit(st, "create", voter, ip)
+    check_rate(st.settings, st.limiter, "create", voter, ip)
     widths = None
     if st.settings.sampler == "uncertainty":
         widths = st.board.latest.widths() if st.board.latest else None
@@ -208,7 +203,7 @@ async def start_battle(st: Any, voter: str, ip: str | None, prompt: str) -> dict
     return {"battle_id": battle_id}
 
 
-async def battle_events(st: Any, battle_id: str, voter: str) -> Iterable[bytes] | AsyncIterator[bytes]:
+async def battle_events(st: ArenaState, battle_id: str, voter: str) -> Iterable[bytes] | AsyncIterator[bytes]:
     """The server-sent events of the battle's latest turn: followed live, or rebuilt from the store."""
     live = st.runner.live.get(battle_id)
     if live is None or live.voter != voter:
@@ -221,11 +216,11 @@ async def battle_events(st: Any, battle_id: str, voter: str) -> Iterable[bytes] 
     return live.follow()
 
 
-async def cast_vote(st: Any, battle_id: str, voter: str, ip: str | None, winner: str) -> dict[str, Any]:
+async def cast_vote(st: ArenaState, battle_id: str, voter: str, ip: str | None, winner: str) -> dict[str, Any]:
     """Store the vote (once, by the battle's voter, after both answers); the reply reveals the variants."""
     if winner not in WINNERS:
-        raise ApiError(422, f"Unknown vote {winner!r}: use one of {', '.join(WINNERS)}.")
-    rate_limit(st, "vote", voter, ip)
+        raise ApiError(422, f"Unknown vote: use one of {', '.join(WINNERS)}.")  # the input is never echoed
+    check_rate(st.settings, st.limiter, "vote", voter, ip)
     known = st.open_battles.get(battle_id)
     if known is not None and known["ready"] and known["voter"] == voter:
         # Fast path: this process stored the battle's ready turn; the conditional UPDATE is the check.
@@ -240,7 +235,7 @@ async def cast_vote(st: Any, battle_id: str, voter: str, ip: str | None, winner:
     return response
 
 
-async def store_vote(st: Any, battle_id: str, voter: str, winner: str,
+async def store_vote(st: ArenaState, battle_id: str, voter: str, winner: str,
                      battle: dict[str, Any]) -> dict[str, Any] | None:
     """Commit the vote (only if the battle is still 'ready' and `voter`'s); the reply, or None if refused."""
     conv_a, conv_b = battle["conversation_a"], battle["conversation_b"]
@@ -265,27 +260,29 @@ def check_open(battle: dict[str, Any], action: str) -> None:
         raise ApiError(409, "This battle was already voted on; start a new battle.")
 
 
-async def current_board(st: Any) -> Any:
+async def current_board(st: ArenaState) -> Any:
     def compute() -> Any:
         return st.board.get(st.store.vote_count(), st.store.voted)
 
     return await st.read(compute)
 
 
-def refresh_board_soon(st: Any) -> None:
+def refresh_board_soon(st: ArenaState) -> None:
     """Uncertainty sampling: recompute the ratings in the background at most every 30 s."""
     now = time.monotonic()
-    if now - getattr(st, "_board_refreshed", 0.0) < 30:
+    if now - st.board_refreshed < 30:
         return
-    st._board_refreshed = now
+    st.board_refreshed = now
     task = asyncio.get_running_loop().create_task(current_board(st))
     task.add_done_callback(lambda t: t.exception())
 
 
-def transparency_data(st: Any) -> dict[str, Any]:
+def transparency_data(st: ArenaState) -> dict[str, Any]:
     """Rows for /transparency (runs on a reader thread)."""
     variants = st.store.variants()
-    counts = st.store.battle_counts()
+    # Public counts: voted battles, and failed ones once they are public_delay_s old; never a battle that can
+    # still be voted on (a count that rises when a battle starts names its pair to the person about to vote).
+    counts = st.store.battle_counts(public_before=time.time() - st.settings.public_delay_s)
     total = sum(c["battles"] for (vid, _), c in counts.items() if vid is not None) // 2
     active = {(v.id, v.name) for v in st.active_variants()}
     rows, providers = [], {}

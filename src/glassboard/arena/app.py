@@ -1,119 +1,49 @@
-"""`create_app(settings)`: the arena's FastAPI app; all state lives on `app.state` (see `ArenaState`)."""
+"""`create_app(settings)`: the arena's FastAPI app (with the fast lane in front); its state is `app.state.arena`,
+an `ArenaState` (state.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import concurrent.futures
-import datetime as dt
 import gc
 import logging
 import random
-from collections.abc import Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from glassboard.arena import admin, api, http, pages
 from glassboard.arena.board import BoardCache
-from glassboard.arena.guard import IdentityGuard, load_identity_terms
+from glassboard.arena.fastlane import ArenaApp
+from glassboard.arena.guard import IdentityGuard
 from glassboard.arena.integrity import COOKIE, RateLimiter, VoterCookies
+from glassboard.arena.integrity_middleware import VoterGate, VoterMiddleware
+from glassboard.arena.keys import default_key_path, derive_key, load_or_create_key
 from glassboard.arena.language import LanguageDetector
 from glassboard.arena.render import Renderer
 from glassboard.arena.sampler import PairSampler
 from glassboard.arena.settings import Settings
+from glassboard.arena.state import ArenaState
 from glassboard.arena.streaming import AnswerLimits, BattleRunner
+from glassboard.models import ModelHub, Registry
 from glassboard.store.battles import Store
 from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
 from glassboard.store.writer_process import ProcessGroupCommitWriter
 
-T = TypeVar("T")
 HERE = Path(__file__).parent
 log = logging.getLogger("glassboard.arena")
-
-
-@dataclass
-class ArenaState:
-    """Everything one running arena owns: store, models, sampler, limits, caches."""
-
-    settings: Settings
-    store: Store
-    registry: Any
-    hub: Any
-    runner: BattleRunner
-    guard: IdentityGuard
-    sampler: PairSampler
-    limiter: RateLimiter
-    cookies: VoterCookies
-    ip_salt: str
-    render: Renderer
-    board: BoardCache
-    language: LanguageDetector
-    exposure: dict[str, int] = field(default_factory=dict)  # battles sampled per variant name
-    retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
-    writer: GroupCommitWriter | ProcessGroupCommitWriter | None = None
-    checkpointer: WalCheckpointer | None = None
-    reader: concurrent.futures.ThreadPoolExecutor | None = None
-    # Battles started here and not voted yet: {"voter", "model_a", "model_b"}, plus the conversations and
-    # "ready": True once the latest turn is stored as ready. Lets a vote skip reading the battle back (the vote's
-    # conditional UPDATE still checks voter and status; any miss or refusal takes the full path). Bounded.
-    open_battles: collections.OrderedDict[str, dict[str, Any]] = field(default_factory=collections.OrderedDict)
-    # Variant ids by object (Variant.id hashes the variant's JSON each time; variants are frozen dataclasses).
-    _variant_ids: dict[int, tuple[Any, str]] = field(default_factory=dict)
-
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a store write (`fn(*args, conn=...)`) on the group-commit writer; returns after its commit."""
-        assert self.writer is not None
-        return await self.writer.submit(fn, *args)
-
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.reader, lambda: fn(*args))
-
-    OPEN_BATTLES = 10_000
-
-    def remember_battle(self, battle_id: str, voter: str, model_a: str, model_b: str) -> None:
-        self.open_battles[battle_id] = {"voter": voter, "model_a": model_a, "model_b": model_b, "ready": False}
-        while len(self.open_battles) > self.OPEN_BATTLES:
-            self.open_battles.popitem(last=False)
-
-    def variant_id(self, variant: Any) -> str:
-        """`variant.id`, computed once per variant object."""
-        hit = self._variant_ids.get(id(variant))
-        if hit is None or hit[0] is not variant:
-            hit = self._variant_ids[id(variant)] = (variant, variant.id)
-        return hit[1]
-
-    def active_variants(self) -> list[Any]:
-        """Variants the sampler may draw: in the registry, not retired there nor by an admin."""
-        return [v for v in self.registry.variants
-                if not v.retired and (self.variant_id(v), v.name) not in self.retired]
-
-    def refresh_variants(self) -> None:
-        """Reload retirements and the identity guard's names from the store (after admin changes)."""
-        rows = self.store.variants()
-        self.retired = {(r["id"], r["name"]) for r in rows if r["retired"]}
-        # arena content: names anywhere, providers/families/vendors in self-identification (see guard.py)
-        names = [r["name"] for r in rows] + [a for r in rows for a in (r["snapshot"] or {}).get("aliases", [])]
-        self.guard = IdentityGuard.from_variants(self.registry.variants, names, [r["provider"] for r in rows],
-                                                 load_identity_terms(self.settings.identity_terms))
-
-    def today(self) -> str:
-        return dt.date.today().isoformat()
+__all__ = ["ArenaState", "create_app"]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the arena: open (and migrate) the store, record the registry's variants, wire routes and pages."""
-    from glassboard.arena import admin, api, errors, pages
-    from glassboard.arena.fastlane import ArenaApp
-    from glassboard.arena.integrity_middleware import VoterGate, VoterMiddleware
-    from glassboard.models import ModelHub, Registry
-
     settings = settings or Settings.from_env()
     settings.check()
     registry = settings.registry or Registry.load(settings.config_path)
+    secret = settings.secret_key or load_or_create_key(Path(settings.secret_file or default_key_path(settings.db_url)))
     # SQLite checkpoints run on their own thread (WalCheckpointer below), not inside a vote's commit.
     store = Store(settings.db_url, sqlite_sync=settings.sqlite_sync, auto_checkpoint=False)
     store.sync_variants(registry.variants)
@@ -121,7 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     interrupted = store.fail_interrupted()
     if interrupted:
         log.warning("marked %d battle(s) left streaming by a previous run as failed", interrupted)
-    secret = settings.secret_key or store.meta_value("cookie_secret")
     hub = ModelHub(registry)
     render = Renderer()
     state = ArenaState(
@@ -138,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         limiter=RateLimiter(),
         cookies=VoterCookies(secret),
-        ip_salt=store.meta_value("ip_salt"),
+        ip_salt=derive_key(secret, "ip-hash"),
         render=render,
         board=BoardCache(),
         language=LanguageDetector(),
@@ -194,14 +123,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         render.close()
         store.close()
 
-    app = ArenaApp(title="glassboard arena", lifespan=lifespan, docs_url="/api/docs", redoc_url=None,
-                  openapi_url="/api/openapi.json")
+    # No interactive docs: they would load a third-party script; the schema stays at /api/openapi.json.
+    app = ArenaApp(title="glassboard arena", lifespan=lifespan, docs_url=None, redoc_url=None,
+                   openapi_url="/api/openapi.json")
     app.state.arena = state
-    app.gate = VoterGate(state.cookies, COOKIE, secure=settings.secure_cookies,
-                         max_body=4 * settings.max_prompt_chars + 4096)
+    app.rules = http.HttpRules.from_settings(settings)
+    app.gate = VoterGate(state.cookies, COOKIE, secure=settings.secure_cookies)
     app.add_middleware(VoterMiddleware, gate=app.gate)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    errors.install(app)
+    http.install_handlers(app, pages.error_page)
     api.install(app)
     admin.install(app)
     pages.install(app)

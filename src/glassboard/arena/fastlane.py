@@ -1,111 +1,95 @@
-"""The fast lane: the three requests of every battle (create, stream, vote) served as plain ASGI.
+"""The fast lane: the three requests of every battle (create, stream, vote) served as plain ASGI, and the arena's
+outermost ASGI layer.
 
 Why: FastAPI's middleware stack, router, dependency solving and response classes cost ~0.3 ms of event-loop CPU
 per request, about a third of the arena's CPU per battle (create + stream + vote); see docs/arena.md "Speed". The
 lane runs the same functions as the FastAPI routes (`api.start_battle`, `api.battle_events`, `api.cast_vote`), the
-same voter cookie (`VoterGate`) and the same `{"error": message}` replies. It only takes requests it can parse
-completely: a body that is not a JSON object with the expected string field goes on to FastAPI (replayed), so
-validation messages come from one place. Every other route is FastAPI's.
+same voter cookie (`VoterGate`), and every request, lane or not, first passes the same checks and gets the same
+replies and headers (`http.HttpRules`, `http.Exchange`). The lane only takes requests it can parse completely: a
+body that is not a JSON object with the expected string field goes on to FastAPI (replayed), so validation
+messages come from one place. Every other route is FastAPI's.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from fastapi import FastAPI
 
 from glassboard.arena import api
-from glassboard.arena.errors import ApiError, database_error
-from glassboard.arena.integrity_middleware import VoterGate, send_too_large
-
-log = logging.getLogger("glassboard.arena")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+from glassboard.arena.http import Exchange, HttpRules, Message, Receive, Send, as_api_error, read_head, string_field
+from glassboard.arena.integrity_middleware import VoterGate
 
 BATTLE_ROUTE = re.compile(r"/api/battles/([^/]+)/(stream|vote)")
-JSON_HEADERS = [(b"content-type", b"application/json")]
 SSE_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
 
 
 class ArenaApp(FastAPI):
-    """The arena's FastAPI app with the fast lane in front (`gate` and `state.arena` are set by create_app)."""
+    """The arena's FastAPI app with the HTTP rules and the fast lane in front (`rules`, `gate` and `state.arena`
+    are set by create_app)."""
 
     gate: VoterGate
+    rules: HttpRules
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path, method = scope["path"], scope["method"]
-            if path == "/api/battles" and method == "POST":
-                return await self._post(scope, receive, send, "prompt", None)
-            match = BATTLE_ROUTE.fullmatch(path)
-            if match is not None:
-                battle_id, action = match.groups()
-                if action == "stream" and method == "GET":
-                    return await self._stream(scope, send, battle_id)
-                if action == "vote" and method == "POST":
-                    return await self._post(scope, receive, send, "winner", battle_id)
-        await super().__call__(scope, receive, send)
+    async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        exchange = Exchange(receive, send, self.rules.max_body)
+        head = read_head(scope["headers"])
+        refusal = self.rules.refusal(scope, head)
+        if refusal is not None:
+            return await exchange.send_error(refusal)
+        path, method = scope["path"], scope["method"]
+        if path == "/api/battles" and method == "POST":
+            return await self._post(scope, exchange, head.cookies, "prompt", None)
+        match = BATTLE_ROUTE.fullmatch(path)
+        if match is not None:
+            battle_id, action = match.groups()
+            if action == "stream" and method == "GET":
+                return await self._stream(scope, exchange, head.cookies, battle_id)
+            if action == "vote" and method == "POST":
+                return await self._post(scope, exchange, head.cookies, "winner", battle_id)
+        await super().__call__(scope, exchange.receive, exchange.send)
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send, field: str, battle_id: str | None) -> None:
+    async def _post(self, scope: Message, exchange: Exchange, cookies: list[bytes], field: str,
+                    battle_id: str | None) -> None:
         """Create (battle_id None) or vote: read the JSON body, then answer like the FastAPI route."""
-        if self.gate.too_large(scope):
-            return await send_too_large(send, self.gate.max_body)
-        try:
-            body = await _read_body(receive, self.gate.max_body)
-        except _ClientGone:
-            return
+        body = await _read_body(exchange)
         if body is None:
-            return await send_too_large(send, self.gate.max_body)
-        value = _string_field(body, field)
-        if value is None:  # not ours to judge: FastAPI validates and explains
-            return await super().__call__(scope, _replay(body, receive), send)
-        voter_id, cookie = self.gate.identify(scope)
-        st = self.state.arena
-        client = scope.get("client")
-        voter, ip = api.voter_key(st, voter_id, client[0] if client else None)
+            return  # the client went away, or the body passed the cap (already answered 413)
+        voter_id, cookie = self.gate.identify(cookies)
         try:
+            value = string_field(body, field)
+            if value is None:  # not ours to judge: FastAPI validates and explains
+                return await super().__call__(scope, _replay(body, exchange.receive), exchange.send)
+            st = self.state.arena
+            client = scope.get("client")
+            voter, ip = api.voter_key(st, voter_id, client[0] if client else None)
             if battle_id is None:
                 result = await api.start_battle(st, voter, ip, value)
             else:
                 result = await api.cast_vote(st, battle_id, voter, ip, value)
         except Exception as err:  # noqa: BLE001 - the server keeps serving
-            return await _send_error(scope, send, err, cookie)
-        await _send_json(send, 200, result, cookie)
+            return await exchange.send_error(as_api_error(err, scope["method"], scope["path"]), cookie)
+        await exchange.send_json(200, result, [(b"set-cookie", cookie)] if cookie else None)
 
-    async def _stream(self, scope: Scope, send: Send, battle_id: str) -> None:
-        voter_id, cookie = self.gate.identify(scope)
+    async def _stream(self, scope: Message, exchange: Exchange, cookies: list[bytes], battle_id: str) -> None:
+        voter_id, cookie = self.gate.identify(cookies)
         st = self.state.arena
         try:
             events = await api.battle_events(st, battle_id, st.cookies.pseudonym(voter_id))
         except Exception as err:  # noqa: BLE001 - the server keeps serving
-            return await _send_error(scope, send, err, cookie)
+            return await exchange.send_error(as_api_error(err, scope["method"], scope["path"]), cookie)
         headers = SSE_HEADERS + ([(b"set-cookie", cookie)] if cookie else [])
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await exchange.send({"type": "http.response.start", "status": 200, "headers": headers})
         if isinstance(events, list | tuple):
-            await send({"type": "http.response.body", "body": b"".join(events)})
+            await exchange.send({"type": "http.response.body", "body": b"".join(events)})
             return
-        await _send_events(send, events)
-
-
-async def _send_error(scope: Scope, send: Send, err: Exception, cookie: bytes | None) -> None:
-    """The same replies as the FastAPI exception handlers (errors.py): ApiError, database errors, then 500."""
-    if not isinstance(err, ApiError):
-        unavailable = database_error(err)
-        if unavailable is not None:
-            log.error("database error on %s %s: %s", scope["method"], scope["path"], err)
-            err = unavailable
-        else:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"], exc_info=err)
-            err = ApiError(500, "Internal error: the server logged it and keeps serving.")
-    await _send_json(send, err.status, {"error": err.message}, cookie, err.headers)
+        await _send_events(exchange.send, events)
 
 
 async def _send_events(send: Send, events: Iterable[bytes] | AsyncIterator[bytes]) -> None:
@@ -122,35 +106,16 @@ async def _send_events(send: Send, events: Iterable[bytes] | AsyncIterator[bytes
         await send({"type": "http.response.body", "body": b""})
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None once it grows over `limit` bytes."""
+async def _read_body(exchange: Exchange) -> bytes | None:
+    """The whole request body (the exchange enforces the size cap), or None once the client is gone."""
     parts: list[bytes] = []
-    size = 0
     while True:
-        message = await receive()
+        message = await exchange.receive()
         if message["type"] == "http.disconnect":
-            raise _ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
             return None
-        parts.append(chunk)
+        parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
-
-
-class _ClientGone(Exception):
-    """The client disconnected before its request body arrived: there is nobody to answer."""
-
-
-def _string_field(body: bytes, field: str) -> str | None:
-    """body[field] if the body is a JSON object whose `field` is a string, else None."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    value = data.get(field) if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -167,13 +132,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _send_json(send: Send, status: int, data: Any, cookie: bytes | None,
-                     extra: dict[str, str] | None = None) -> None:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode())]
-    if cookie:
-        headers.append((b"set-cookie", cookie))
-    for name, value in (extra or {}).items():
-        headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

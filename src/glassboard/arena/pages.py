@@ -11,16 +11,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from glassboard.arena.api import current_board, transparency_data
+
 TEMPLATES = Path(__file__).parent / "templates"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
 
 
 def make_environment() -> Environment:
@@ -37,7 +30,12 @@ def render_page(request: Request, template: str, context: dict[str, Any], title:
 
 
 def page(request: Request, template: str, context: dict[str, Any], title: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(render_page(request, template, context, title), status_code=status, headers=SECURITY_HEADERS)
+    """The rendered page (its security headers are added for every response by arena/http.py)."""
+    return HTMLResponse(render_page(request, template, context, title), status_code=status)
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return page(request, "error.html", {"status": status, "message": message}, f"Error {status}", status)
 
 
 def ci_plot(rows: list[dict[str, Any]], width: int = 720) -> dict[str, Any] | None:
@@ -71,8 +69,6 @@ def ci_plot(rows: list[dict[str, Any]], width: int = 720) -> dict[str, Any] | No
 
 
 def install(app: FastAPI) -> None:
-    from glassboard.arena.api import current_board, transparency_data
-
     app.state.templates = make_environment()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

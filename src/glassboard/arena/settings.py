@@ -18,7 +18,7 @@ class Settings:
     registry: Any = None  # glassboard.models.Registry; None loads ./glassboard.toml or the built-in variants
     config_path: str | None = None
     admin_token: str | None = None  # admin API disabled when unset
-    secret_key: str | None = None  # signs voter cookies; default: a random secret kept in the database
+    secret_key: str | None = None  # keys voter cookies and IP hashes; default: the key file (secret_file below)
     max_prompt_chars: int = 30_000
     max_turns: int = 10
     # Token buckets: sustained events per minute (0 = no limit); bursts up to the same number.
@@ -42,6 +42,16 @@ class Settings:
     admin_key_envs: tuple[str, ...] = ()  # env variables admin-added variants may name (plus GLASSBOARD_KEY_*)
     models_dir: str | None = None  # admin-added llama_cpp variants load weights only from under this directory
     allow_private_endpoints: bool = False  # let admin-added variants use link-local/metadata hosts, URL credentials
+
+    # --- HTTP security (arena/http.py, arena/server.py; docs/arena.md "Threat model") ---
+    # Key for voter cookies and IP hashes, outside the database: GLASSBOARD_SECRET (secret_key), else this file,
+    # created 0600 on first start; default: beside the SQLite file (DB.secret), else ./glassboard.secret.
+    secret_file: str | None = None
+    public_origins: tuple[str, ...] = ()  # origins besides the request's own allowed to POST (a TLS proxy's URL)
+    forwarded_allow_ips: str | None = None  # proxies trusted for X-Forwarded-For/-Proto; None: headers ignored
+    public_delay_s: float = 900.0  # failed battles enter the public counts this long after they were created
+    max_header_bytes: int = 32 * 1024  # request line + headers; more: 431
+    header_timeout_s: float = 10.0  # a client must send its whole request head within this time
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -69,6 +79,11 @@ class Settings:
         for name, cap in {**self.exposure_caps, "default": self.default_cap or 1}.items():
             if not 0 < cap <= 1:
                 raise ConfigError(f"exposure cap of {name!r} must be a share in (0, 1], got {cap!r}")
+        if self.max_header_bytes < 1024 or self.header_timeout_s <= 0 or self.public_delay_s < 0:
+            raise ConfigError("max_header_bytes must be >= 1024, header_timeout_s > 0 and public_delay_s >= 0")
+        for origin in self.public_origins:
+            if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") != 2:
+                raise ConfigError(f"public origin must look like https://host[:port], got {origin!r}")
         for name in ("create_per_min_voter", "create_per_min_ip", "vote_per_min_voter", "vote_per_min_ip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0 turns the limit off)")

@@ -53,11 +53,22 @@ def serve_command(
         help="Directory admin-added llama_cpp variants may load weights from.")] = None,
     allow_private_endpoints: Annotated[bool, typer.Option(
         help="Let admin-added variants use link-local/metadata hosts and credentials in URLs.")] = False,
+    # --- HTTP security (arena/http.py, arena/server.py) ---
+    secret_file: Annotated[Path | None, typer.Option(
+        help="Key file for voter cookies and IP hashes, created 0600 on first start (default: beside the SQLite "
+             "file, DB.secret, else ./glassboard.secret; $GLASSBOARD_SECRET overrides it).")] = None,
+    public_origin: Annotated[list[str] | None, typer.Option(
+        help="Origin the arena is reached at besides its own address (e.g. https://arena.example behind a TLS "
+             "proxy); repeatable. Browser requests from any other origin may not change anything.")] = None,
+    forwarded_allow_ips: Annotated[str | None, typer.Option(
+        help="Comma-separated proxy addresses trusted for X-Forwarded-For/-Proto (default: none, the headers are "
+             "ignored).")] = None,
 ) -> None:
     """Serve the arena: blind battles, votes, leaderboard and transparency pages (http://HOST:PORT)."""
     import uvicorn
 
     from glassboard.arena.app import create_app
+    from glassboard.arena.server import uvicorn_config
     from glassboard.arena.settings import Settings
     from glassboard.store.db import StoreError
 
@@ -69,6 +80,8 @@ def serve_command(
             "max_prompt_chars": max_prompt_chars,
             "sampler": sampler, "exposure_caps": caps, "default_cap": default_cap,
             "generation": {"max_tokens": max_tokens} if max_tokens else {},
+            "secret_file": str(secret_file) if secret_file else None,
+            "public_origins": tuple(public_origin or ()), "forwarded_allow_ips": forwarded_allow_ips,
         }
         overrides.update(  # arena content
             max_answer_bytes=max_answer_bytes, answer_token_margin=answer_token_margin,
@@ -79,7 +92,8 @@ def serve_command(
             overrides.update(create_per_min_voter=rate_limit, vote_per_min_voter=rate_limit,
                              create_per_min_ip=4 * rate_limit, vote_per_min_ip=4 * rate_limit)
         try:
-            app = create_app(Settings.from_env(**overrides))
+            settings = Settings.from_env(**overrides)
+            app = create_app(settings)
         except StoreError as err:
             fail(str(err))
         except Exception as err:  # noqa: BLE001 - a database that is down or refuses us: one clear line
@@ -88,7 +102,7 @@ def serve_command(
             raise
         stdout().print(f"glassboard arena on [bold]http://{host}:{port}[/] · database {db} · "
                        f"{len(registry.active())} active variant(s)", highlight=False)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+        uvicorn.Server(uvicorn_config(app, settings, host, port, log_level)).run()
 
 
 def _parse_caps(items: list[str]) -> tuple[dict[str, float], float | None]:

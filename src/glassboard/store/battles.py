@@ -185,10 +185,12 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.scalar(select(func.count()).select_from(BattleRow).where(BattleRow.status == "voted")))
 
-    def battle_counts(self) -> dict[tuple[str | None, str], dict[str, int]]:
+    def battle_counts(self, public_before: float | None = None) -> dict[tuple[str | None, str], dict[str, int]]:
         """Per (variant id, name): battles it took part in, votes (voted battles) and failed battles.
 
-        Imported battles have no variant id: they are counted under (None, name).
+        Imported battles have no variant id: they are counted under (None, name). With `public_before` (a time),
+        only what may be shown publicly is counted: voted battles, and failed ones created before that time; a
+        battle still streaming or waiting for its vote never is (the change would reveal its pair).
         """
         out: dict[tuple[str | None, str], dict[str, int]] = {}
         with self.engine.connect() as conn:
@@ -196,6 +198,9 @@ class Store:
             for vid_col, name_col in sides:
                 query = select(vid_col, name_col, BattleRow.status, func.count()).group_by(
                     vid_col, name_col, BattleRow.status)
+                if public_before is not None:
+                    query = query.where((BattleRow.status == "voted") | (
+                        (BattleRow.status == "failed") & (BattleRow.created < public_before)))
                 for vid, name, status, n in conn.execute(query):
                     entry = out.setdefault((vid, name), {"battles": 0, "votes": 0, "failed": 0})
                     entry["battles"] += n
