@@ -35,7 +35,8 @@ def sqlite_settings(tmp_path: Path, scripted_server, scenarios: dict[str, str] =
 
 @pytest.fixture
 def server(tmp_path: Path, scripted_server) -> Iterator[ArenaServer]:  # noqa: ANN001
-    settings = sqlite_settings(tmp_path, scripted_server, admin_token="admin-secret", header_timeout_s=1.0)
+    settings = sqlite_settings(tmp_path, scripted_server, admin_token="admin-secret", header_timeout_s=1.0,
+                              body_timeout_s=1.0)
     with ArenaServer(settings) as running:
         yield running
 
@@ -117,6 +118,20 @@ def test_request_heads_are_capped_and_must_arrive_in_time(server: ArenaServer) -
         assert read_answer(idle).startswith(b"HTTP/1.1 408")
     with httpx.Client() as client:  # normal requests still pass, on a keep-alive connection
         assert all(client.get(f"{server.url}{p}").status_code == 200 for p in ["/", "/leaderboard", "/"])
+
+
+def test_request_bodies_must_arrive_in_time(server: ArenaServer) -> None:
+    """A client that declares a body and trickles it (a byte every 50 ms) gets 408 after body_timeout_s and is
+    disconnected, on the fast lane's route and on a FastAPI route alike."""
+    for path in [b"/api/battles", b"/api/battles/" + b"x" * 24 + b"/turns"]:
+        head = (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\n\r\n{")
+        answer, sent = send_until_answered(server.port, head, iter(lambda: b" ", None), 1 << 20)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert sent < len(head) + 200  # ~20 bytes a second for one second, not the declared 1,000
+    with httpx.Client() as client:  # a whole body sent at once is unaffected
+        reply = client.post(f"{server.url}/api/battles", json={"prompt": "hello"})
+        assert reply.status_code == 200, reply.text
 
 
 def test_proxy_headers_are_ignored_unless_the_proxy_is_trusted(tmp_path: Path, scripted_server) -> None:

@@ -4,7 +4,9 @@ It owns what must hold before a request exists, below the ASGI app:
 * `HeadLimitedHttpTools`, uvicorn's httptools protocol (kept: the arena's speed depends on its C parser) with a
   cap on the request head (request line + headers; 431 past `max_header_bytes`, counted while it arrives, so a
   64 MB header is never buffered) and a deadline for it (408 and the connection closed when a client has not
-  sent its whole head within `header_timeout_s` of connecting or of starting the request: slowloris).
+  sent its whole head within `header_timeout_s` of connecting or of starting the request: slowloris), and a
+  deadline for the body (`body_timeout_s` after the head: a client that declares a body and trickles it gets 408
+  and is disconnected; the body's size is capped by the app, http.py).
 * Proxy headers: X-Forwarded-For/-Proto are read only from `forwarded_allow_ips` (default: nobody).
 * Logging: the access log names method, path and status, never the client's address.
 """
@@ -31,6 +33,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
     max_header_bytes = 32 * 1024
     header_timeout_s = 10.0
+    body_timeout_s = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -39,10 +42,13 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
         self._head_raw = 0  # bytes received while the head was incomplete
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_refused = False
+        self._body_timer: asyncio.TimerHandle | None = None
 
     @classmethod
-    def with_limits(cls, max_header_bytes: int, header_timeout_s: float) -> type[HeadLimitedHttpTools]:
-        return type(cls.__name__, (cls,), {"max_header_bytes": max_header_bytes, "header_timeout_s": header_timeout_s})
+    def with_limits(cls, max_header_bytes: int, header_timeout_s: float,
+                    body_timeout_s: float = 30.0) -> type[HeadLimitedHttpTools]:
+        return type(cls.__name__, (cls,), {"max_header_bytes": max_header_bytes, "header_timeout_s": header_timeout_s,
+                                           "body_timeout_s": body_timeout_s})
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -50,6 +56,7 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._end_head()
+        self._end_body()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -74,6 +81,12 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._end_head()
         super().on_headers_complete()
+        # Cancelled by on_message_complete, which a request without a body reaches in the same parser call.
+        self._body_timer = self.loop.call_later(self.body_timeout_s, self._body_timeout)
+
+    def on_message_complete(self) -> None:
+        self._end_body()
+        super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
         if self._head_refused:  # our callback stopped the parser: answer 431, not uvicorn's 400
@@ -98,6 +111,20 @@ class HeadLimitedHttpTools(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _end_body(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timeout(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and self.cycle.response_started:
+            self.transport.close()  # the app already answered (e.g. 413): just hang up
+        else:
+            self._refuse(408, "The request body did not arrive in time.")
 
     def _head_timeout(self) -> None:
         self._head_timer = None
@@ -128,7 +155,8 @@ def uvicorn_config(app: Any, settings: Settings, host: str = "127.0.0.1", port: 
     trusted = settings.forwarded_allow_ips
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, log_config=access_log_config(),
-        http=HeadLimitedHttpTools.with_limits(settings.max_header_bytes, settings.header_timeout_s),
+        http=HeadLimitedHttpTools.with_limits(settings.max_header_bytes, settings.header_timeout_s,
+                                              settings.body_timeout_s),
         proxy_headers=bool(trusted), forwarded_allow_ips=trusted or "", server_header=False,
         timeout_graceful_shutdown=5, **extra,
     )

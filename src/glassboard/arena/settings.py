@@ -52,6 +52,7 @@ class Settings:
     public_delay_s: float = 900.0  # failed battles enter the public counts this long after they were created
     max_header_bytes: int = 32 * 1024  # request line + headers; more: 431
     header_timeout_s: float = 10.0  # a client must send its whole request head within this time
+    body_timeout_s: float = 30.0  # ... and its whole body within this time after the head
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -79,8 +80,10 @@ class Settings:
         for name, cap in {**self.exposure_caps, "default": self.default_cap or 1}.items():
             if not 0 < cap <= 1:
                 raise ConfigError(f"exposure cap of {name!r} must be a share in (0, 1], got {cap!r}")
-        if self.max_header_bytes < 1024 or self.header_timeout_s <= 0 or self.public_delay_s < 0:
-            raise ConfigError("max_header_bytes must be >= 1024, header_timeout_s > 0 and public_delay_s >= 0")
+        if self.max_header_bytes < 1024 or self.header_timeout_s <= 0 or self.body_timeout_s <= 0 \
+                or self.public_delay_s < 0:
+            raise ConfigError("max_header_bytes must be >= 1024, header_timeout_s and body_timeout_s > 0, and "
+                              "public_delay_s >= 0")
         for origin in self.public_origins:
             if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") != 2:
                 raise ConfigError(f"public origin must look like https://host[:port], got {origin!r}")
