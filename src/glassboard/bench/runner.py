@@ -17,7 +17,7 @@ from glassboard.bench.summary import RunSummary, summarize_contents
 from glassboard.bench.tasks import Prompt, Sample, Task, shuffle_seed
 from glassboard.models.hub import ModelHub
 from glassboard.models.registry import Variant
-from glassboard.models.types import ModelError
+from glassboard.models.types import ConfigError, ModelError
 from glassboard.schema import SampleError, SampleRecord
 
 DEFAULT_LOG_DIR = Path("glassboard-runs")
@@ -72,7 +72,7 @@ async def run_eval(
     """Run `task` on `samples` x `epochs`, resuming from the log: finished samples are not requested again,
     samples that ended in a model error are. Stops early after `stop_after` consecutive fatal errors."""
     if epochs < 1 or concurrency < 1:
-        raise ValueError("epochs and concurrency must be at least 1")
+        raise ConfigError(f"epochs and concurrency must be at least 1, got {epochs} and {concurrency}")
     if isinstance(variant, str):
         variant = hub.registry.get(variant)
     model = hub.get(variant)
