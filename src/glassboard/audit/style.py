@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -14,6 +14,9 @@ from glassboard.models.types import ConfigError
 from glassboard.schema import LeaderboardRow
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold", "emoji")  # the order of BattleTable.counts
+CiMethod = Literal["sandwich", "bootstrap", "none"]
+CI_METHODS: tuple[CiMethod, ...] = ("sandwich", "bootstrap", "none")
+ON_INVALID: tuple[Literal["error", "skip"], ...] = ("error", "skip")
 LEAD_SHARE = 0.25  # a lead "comes from style" when style control removes at least three quarters of it
 
 RULE = (
@@ -129,6 +132,9 @@ def audit_style(
     from glassboard.rating.leaderboard import leaderboard
     from glassboard.rating.table import as_table
 
+    if ci not in CI_METHODS or on_invalid not in ON_INVALID:
+        raise ConfigError(f"ci must be one of {', '.join(CI_METHODS)} and on_invalid 'error' or 'skip', "
+                          f"got {ci!r} and {on_invalid!r}")
     table = as_table(battles, include_flagged=include_flagged, on_invalid=on_invalid)
     board = leaderboard(table, style_control=True, ci=ci, rounds=rounds, seed=seed, on_invalid=on_invalid)
     profile = style_profile(table)

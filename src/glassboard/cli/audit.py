@@ -150,7 +150,7 @@ def identity_command(
     _write_json(json_out, report)
 
 
-async def _identity(registry: Any, a: str, b: str, options: Any) -> dict:
+async def _identity(registry: Any, a: str, b: str, options: Any) -> dict[str, Any]:
     from glassboard.audit.identity import audit_identity
     from glassboard.models.hub import ModelHub
 
@@ -159,7 +159,7 @@ async def _identity(registry: Any, a: str, b: str, options: Any) -> dict:
             return await audit_identity(hub, a, b, options, advance)
 
 
-def _print_identity(report: dict) -> None:
+def _print_identity(report: dict[str, Any]) -> None:
     console = stdout()
     s = report["settings"]
     console.print(
@@ -221,7 +221,7 @@ def style_command(
     _write_json(json_out, report)
 
 
-def _print_style(report: dict) -> None:
+def _print_style(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"style audit · {report['source']} · {report['battles']} battles")
@@ -280,7 +280,7 @@ def contamination_command(
     _write_json(json_out, report)
 
 
-async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> dict:
+async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> dict[str, Any]:
     from glassboard.audit.contamination import audit_contamination, planned_generations
     from glassboard.models.hub import ModelHub
 
@@ -290,7 +290,7 @@ async def _contamination(registry: Any, model: str, task: Any, dataset: Any, opt
             return await audit_contamination(hub, model, task, dataset.samples, options, advance)
 
 
-def _print_contamination(report: dict) -> None:
+def _print_contamination(report: dict[str, Any]) -> None:
     console = stdout()
     console.print(f"[bold]contamination[/] {report['model']['name']} on {report['task']} ({report['items']} items): "
                   f"{_verdict_style(report['verdict'])}")
@@ -356,7 +356,7 @@ def providers_command(
     _write_json(json_out, report)
 
 
-async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> dict:
+async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> dict[str, Any]:
     from glassboard.audit.providers import audit_providers
     from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
@@ -368,7 +368,7 @@ async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, 
             return await audit_providers(hub, models, task, dataset, options, advance, eval_progress=bar)
 
 
-def _print_providers(report: dict) -> None:
+def _print_providers(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"providers · {report['task']} · {report['data']['items']} items · reference "

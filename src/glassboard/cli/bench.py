@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+
+if TYPE_CHECKING:
+    from glassboard.bench.claims import ClaimCheck
+    from glassboard.bench.runner import RunResult
+    from glassboard.bench.tasks import Dataset, Task
+    from glassboard.models.registry import Registry, Variant
 
 TASK_NAMES = "gsm8k, math500, math-l5, mmlu-pro, gpqa-diamond"
 
@@ -79,7 +85,8 @@ def eval_command(
                  f"{result.log_path}; re-run the same command to resume")
 
 
-async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, log_dir: Path, progress: bool):
+async def _run(registry: Registry, variant: Variant, task: Task, dataset: Dataset, epochs: int, concurrency: int,
+               log_dir: Path, progress: bool) -> RunResult:
     from glassboard.bench.runner import run_eval
     from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
@@ -97,7 +104,7 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{value:.1%}" if pct else f"{value:.3f}"
 
 
-def _print_summary(result, source: str, check) -> None:
+def _print_summary(result: RunResult, source: str, check: ClaimCheck | None) -> None:
     from rich.markup import escape
 
     summary = result.summary

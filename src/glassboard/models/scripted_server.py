@@ -21,6 +21,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -90,7 +91,7 @@ def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None) -> s
     return f"data: {json.dumps(data)}\n\n"
 
 
-async def _events(body: dict[str, Any], text: str, scenario: str):
+async def _events(body: dict[str, Any], text: str, scenario: str) -> AsyncIterator[str]:
     words = re.findall(r"\S+\s*", text) or [""]
     if scenario == "badjson":
         yield _chunk(body, {"role": "assistant", "content": words[0]}, None)

@@ -57,7 +57,7 @@ class Leaderboard:
         return [entry.to_json() for entry in self.entries]
 
     @property
-    def style_coefficients(self) -> list[dict[str, object]]:
+    def style_coefficients(self) -> list[dict[str, Any]]:
         """Style coefficients (log-odds per standard deviation of each feature) with 95% intervals."""
         return self.style.style_coefficients() if self.style is not None else []
 
@@ -129,16 +129,16 @@ def leaderboard(
         if style_control:
             table, usable = complete_rows(table, features, on_invalid)
         table = prepare(table, connected=connected)
-        common = {"bothbad": bothbad, "anchor": anchor, "anchor_rating": anchor_rating}
-        fit = {"ci": ci, "seed": seed, "reweight": reweight, "threads": threads, **common}
-        raw = fit_bt_table(table, rounds=raw_rounds, **fit)
+        raw = fit_bt_table(table, ci=ci, rounds=raw_rounds, seed=seed, bothbad=bothbad, reweight=reweight,
+                           anchor=anchor, anchor_rating=anchor_rating, threads=threads)
         style = None
         if style_control:
             try:
-                style = fit_style_table(table, usable, rounds=style_rounds, **fit)
+                style = fit_style_table(table, usable, ci=ci, rounds=style_rounds, seed=seed, bothbad=bothbad,
+                                        reweight=reweight, anchor=anchor, anchor_rating=anchor_rating, threads=threads)
             except StyleNotIdentified as err:
                 warnings.warn(f"{err}; showing the raw rating only", RatingWarning, 2)
-        elo_r = elo_table(table, **common) if elo else None
+        elo_r = elo_table(table, bothbad=bothbad, anchor=anchor, anchor_rating=anchor_rating) if elo else None
     messages = [str(w.message) for w in caught if issubclass(w.category, RatingWarning)]
     for w in caught:  # hand every warning on to the caller's filters
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
