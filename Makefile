@@ -27,11 +27,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	./scripts/setup-system.sh
 	$(BIN)/ruff check .
-# --- type check: mypy goes here (a later step adds it once the tree is mypy clean) ---
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

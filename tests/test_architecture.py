@@ -97,3 +97,38 @@ def test_only_the_cli_imports_typer_or_rich() -> None:
         if i.target.split(".")[0] in UI_LIBRARIES and not i.module.startswith("glassboard.cli")
     ]
     assert not wrong, "typer/rich outside glassboard.cli:\n" + "\n".join(wrong)
+
+
+# Exceptions used only as control flow inside one module: raised and caught there, never seen by a caller.
+INTERNAL_EXCEPTIONS = {
+    "glassboard.arena.fastlane._ClientGone",  # the client hung up mid-request; the handler drops the request
+    "glassboard.arena.streaming._SideFailed",  # one side of a battle failed; turned into the battle's failed status
+    "glassboard.rating.columnar._Fallback",  # the fast Parquet path does not apply; the row reader takes over
+}
+
+
+def test_every_exception_class_derives_from_glassboard_error() -> None:
+    """A caller catches GlassboardError and prints its message; only the private ones listed above are exempt."""
+    import importlib
+    import inspect
+
+    from glassboard.schema import GlassboardError
+
+    found, wrong = set(), []
+    for name in _modules():
+        if name.endswith("__main__") or ".migrations." in name:
+            continue
+        module = importlib.import_module(name)
+        for attr, obj in vars(module).items():
+            if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == name \
+                    and not issubclass(obj, Warning):  # warnings (RatingWarning) are not errors
+                qualified = f"{name}.{attr}"
+                found.add(qualified)
+                if qualified in INTERNAL_EXCEPTIONS:
+                    assert attr.startswith("_"), f"{qualified}: an internal exception is private (leading _)"
+                elif not issubclass(obj, GlassboardError):
+                    wrong.append(qualified)
+    assert not wrong, f"exception classes outside the GlassboardError tree: {wrong}"
+    gone = INTERNAL_EXCEPTIONS - found
+    assert not gone, f"listed internal exceptions that no longer exist: {gone}"
+    assert {"glassboard.schema.RecordError", "glassboard.rating.errors.RatingError"} <= found

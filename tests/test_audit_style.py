@@ -18,6 +18,7 @@ from glassboard.audit.style import audit_style, style_flags
 from glassboard.cli import app
 from glassboard.models import ModelHub, Registry, builtin_variants
 from glassboard.rating.battles import write_battles
+from glassboard.schema import LeaderboardRow
 
 runner = CliRunner(env={"COLUMNS": "200"})  # wide enough that Rich does not wrap table cells
 
@@ -96,10 +97,11 @@ def test_no_flag_when_votes_ignore_style(tmp_path: Path) -> None:
 
 
 def test_style_flags_rule_on_hand_made_rows() -> None:
-    def row(model: str, rating: float, ci: float, style: float, s_ci: float, rank: int, s_rank: int) -> dict:
-        return {"model": model, "rating": rating, "ci_low": rating - ci, "ci_high": rating + ci, "rank": rank,
-                "style_rating": style, "style_ci_low": style - s_ci, "style_ci_high": style + s_ci,
-                "style_rank": s_rank}
+    def row(model: str, rating: float, ci: float, style: float, s_ci: float, rank: int, s_rank: int
+            ) -> LeaderboardRow:
+        return LeaderboardRow.from_json({
+            "model": model, "rating": rating, "ci_low": rating - ci, "ci_high": rating + ci, "rank": rank,
+            "style_rating": style, "style_ci_low": style - s_ci, "style_ci_high": style + s_ci, "style_rank": s_rank})
 
     # x leads y by 100 raw (significant); style control leaves +20 (<= 25%) with overlapping intervals: flagged.
     flags = style_flags([row("x", 1050, 20, 1010, 40, 1, 1), row("y", 950, 20, 990, 40, 2, 2)])

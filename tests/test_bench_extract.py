@@ -98,13 +98,13 @@ def test_ten_letter_questions_accept_j() -> None:
 
 def test_score_records_both_readings_of_one_generation() -> None:
     result = score("Reasoning.\nThe best answer is B", "letter", "B", "ABCD")
-    assert result == {
+    assert result.to_json() == {
         "format_ok": False,
         "strict": {"answer": None, "pattern": None, "correct": False},
         "lenient": {"answer": "B", "pattern": "answer_is", "correct": True},
     }
     both = score("Answer: A", "letter", "B", "ABCD")
-    assert both["format_ok"] and not both["strict"]["correct"] and not both["lenient"]["correct"]
+    assert both.format_ok and not both.strict.correct and not both.lenient.correct
 
 
 @pytest.mark.parametrize(("answer", "target", "equal"), [

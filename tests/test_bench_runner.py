@@ -15,6 +15,7 @@ from glassboard.bench.summary import compare_runs, summarize
 from glassboard.bench.tasks import get_task
 from glassboard.models import ModelHub, Registry, Variant
 from glassboard.models.scripted_server import ScriptedServer, free_port
+from glassboard.schema import Reading
 
 
 @pytest.fixture
@@ -54,9 +55,10 @@ async def test_every_sample_is_stored_and_scored_twice(server: ScriptedServer, t
     assert header["task"] == "gsm8k" and header["variant"]["id"] == variant.id
     assert header["data"]["sha256"] and header["sampling"]["max_tokens"] == 512 and header["glassboard"]
     record = contents.records[("1", 1, get_task("gsm8k").render(get_task("gsm8k").load(data).samples[1], 1).hash)]
-    assert record["strict"] == {"answer": None, "pattern": None, "correct": False}
-    assert record["lenient"] == {"answer": "11", "pattern": "answer_is", "correct": True}
-    assert record["format_ok"] is False and record["variant"] == variant.id and record["task"] == "gsm8k"
+    assert record.reading("strict") == Reading(answer=None, pattern=None, correct=False)
+    assert record.reading("lenient") == Reading(answer="11", pattern="answer_is", correct=True)
+    assert record.scored is not None and record.scored.format_ok is False
+    assert record.variant == variant.id and record.task == "gsm8k"
 
 
 async def test_resume_asks_only_for_what_is_missing(server: ScriptedServer, tmp_path: Path) -> None:

@@ -129,8 +129,20 @@ def test_undefeated_model_is_finite_and_named() -> None:
         r = fit_bt(rows)
     assert np.all(np.isfinite(r.ratings))
     assert r.models[int(np.argmax(r.ratings))] == "champ"
-    # the votes do not bound champ's lead: no finite interval (a narrow one around the ridge value would lie)
-    assert np.all(r.ci_low == -np.inf) and np.all(r.ci_high == np.inf)
+    # the votes do not bound champ's lead: no finite interval (a narrow one around the ridge value would lie) ...
+    assert r.ci_low[0] == -np.inf and r.ci_high[0] == np.inf
+    # ... but x and y (1-1) are determined: mean 1000 over them, with finite intervals
+    assert np.allclose(r.ratings[1:], 1000.0) and np.all(np.isfinite(r.ci_low[1:]) & np.isfinite(r.ci_high[1:]))
+    assert np.all(r.ci_low[1:] < 1000.0) and np.all(r.ci_high[1:] > 1000.0)
+    # anchored on the undetermined model, no distance to the anchor is known: every other interval is unbounded
+    with pytest.warns(RatingWarning):
+        anchored = fit_bt(rows, anchor="champ")
+    assert anchored.ci_low[0] == anchored.ci_high[0] == anchored.ratings[0]
+    assert np.all(anchored.ci_low[1:] == -np.inf) and np.all(anchored.ci_high[1:] == np.inf)
+    # anchored on a determined one: the others of the core are relative to it, champ stays not determined
+    with pytest.warns(RatingWarning):
+        on_x = fit_bt(rows, anchor="x")
+    assert on_x.ratings[1] == 1000.0 and np.isfinite(on_x.ci_high[2]) and on_x.ci_high[0] == np.inf
 
 
 def honest_intervals(r: Ratings) -> None:

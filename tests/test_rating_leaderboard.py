@@ -110,8 +110,19 @@ def test_single_vote_models_are_rated_with_a_warning(rows: list[dict]) -> None:
     assert any("never lost, or never won" in m for m in messages)  # 1-0: only a lower bound
     new = next(r for r in board.rows if r["model"] == "newcomer")
     assert new["votes"] == 1 and math.isfinite(new["rating"])
-    # 1-0: the votes bound no rating (the newcomer may be arbitrarily strong, which moves the mean): no intervals
-    assert all(r["ci_low"] is None and r["ci_high"] is None for r in board.rows)
+    # 1-0: the votes bound only the newcomer's rating from below: its interval is not determined ...
+    assert new["ci_low"] is None and new["ci_high"] is None
+    assert any("newcomer" in m and "interval not determined" in m and "the other 6 are rated with intervals" in m
+               for m in messages)
+    # ... while the others keep finite intervals, on a scale with mean 1000 over them (the determined models)
+    others = [r for r in board.rows if r["model"] != "newcomer"]
+    assert all(r["ci_low"] < r["rating"] < r["ci_high"] for r in others)
+    assert abs(sum(r["rating"] for r in others) / len(others) - 1000.0) < 0.05
+    # and equal the fit without the newcomer's vote (its one battle says nothing about their differences)
+    without = {r["model"]: r for r in leaderboard(rows, style_control=False).rows}
+    for r in others:
+        assert abs(r["rating"] - without[r["model"]]["rating"]) < 0.05
+        assert abs(r["ci_high"] - r["ci_low"] - (without[r["model"]]["ci_high"] - without[r["model"]]["ci_low"])) < 0.5
     assert any("style-controlled rating is not determined" in m and "raw rating only" in m for m in messages)
     assert "style_rating" not in new and board.style is None
     assert any("newcomer" in w for w in board.warnings)

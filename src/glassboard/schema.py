@@ -9,7 +9,9 @@ nothing else defines these names a second time.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 
 class GlassboardError(Exception):
@@ -39,3 +41,237 @@ BATTLE_STATUSES: Final[tuple[BattleStatus, ...]] = ("streaming", "ready", "faile
 
 # Flag set on a vote whose answers named a model, vendor or provider (kept and exported, not rated).
 IDENTITY_FLAG: Final = "identity_revealed"
+
+
+class RecordError(GlassboardError, ValueError):
+    """A JSON record that does not have the shape of a glassboard record; the message names the field."""
+
+
+# --- typed records that cross layers -------------------------------------------------------------------------------
+# Each has `to_json()` (the dict written to files and sent over HTTP, field names and order unchanged) and
+# `from_json()` (validating: a wrong or missing field raises RecordError naming it; the caller adds file and line).
+
+SampleStatus = Literal["ok", "error"]
+
+
+def _field(data: Mapping[str, Any], name: str, kinds: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    """`data[name]` checked against `kinds` (bool is never accepted as a number); None allowed when optional."""
+    value = data.get(name)
+    if value is None:
+        if optional:
+            return None
+        raise RecordError(f"field '{name}' is missing")
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
+        expected = " or ".join(k.__name__ for k in _as_tuple(kinds))
+        raise RecordError(f"field '{name}' must be {expected}, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One scoring (strict or lenient) of one response: the extracted answer, the pattern that found it, right?"""
+
+    answer: str | None
+    pattern: str | None
+    correct: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"answer": self.answer, "pattern": self.pattern, "correct": self.correct}
+
+    @classmethod
+    def from_json(cls, data: Any, name: str = "reading") -> Reading:
+        if not isinstance(data, Mapping):
+            raise RecordError(f"field '{name}' must be an object with answer, pattern and correct")
+        return cls(_field(data, "answer", str, optional=True), _field(data, "pattern", str, optional=True),
+                   bool(_field(data, "correct", bool)))
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """Both readings of one response and whether the strict format was followed (what the scorer adds)."""
+
+    format_ok: bool
+    strict: Reading
+    lenient: Reading
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format_ok": self.format_ok, "strict": self.strict.to_json(), "lenient": self.lenient.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
+class SampleError:
+    """Why a sample has no response: the model layer's error kind, its message and the HTTP status if any."""
+
+    kind: str
+    message: str
+    status: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "status": self.status}
+
+    @classmethod
+    def from_json(cls, data: Any) -> SampleError:
+        if not isinstance(data, Mapping):
+            raise RecordError("field 'error' must be an object with kind, message and status")
+        return cls(str(data.get("kind") or "unknown"), str(data.get("message") or ""),
+                   _field(data, "status", int, optional=True))
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRecord:
+    """One line of a run log: one (sample, epoch) sent to one variant, with its response and scores or its error.
+
+    Written by the bench runner; read by the run summary, the Inspect export and the provider audit. An "ok"
+    record has the response fields and `scored`; an "error" record has `error` instead.
+    """
+
+    variant: str  # variant id
+    task: str
+    id: str
+    epoch: int
+    prompt_hash: str
+    status: SampleStatus
+    target: str
+    letters: str = ""
+    cluster: str | None = None
+    prompt: str = ""
+    response: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_s: float | None = None
+    scorer: str | None = None  # the scorer version that produced `scored`
+    scored: Scored | None = None
+    error: SampleError | None = None
+    time: float | None = None  # when it was written (seconds since the epoch)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """(sample id, epoch, prompt hash): the identity of a record within its log."""
+        return (self.id, self.epoch, self.prompt_hash)
+
+    def reading(self, scoring: Literal["strict", "lenient"]) -> Reading:
+        """The strict or lenient reading of an ok record (RecordError for an error record)."""
+        if self.scored is None:
+            raise RecordError(f"sample '{self.id}' epoch {self.epoch} has no score (status {self.status})")
+        return self.scored.strict if scoring == "strict" else self.scored.lenient
+
+    def to_json(self) -> dict[str, Any]:
+        """The run-log line: "type" first (a torn line is recognised by its start), fields in the runner's order."""
+        out: dict[str, Any] = {
+            "type": "sample", "variant": self.variant, "task": self.task, "id": self.id, "epoch": self.epoch,
+            "prompt_hash": self.prompt_hash, "status": self.status, "target": self.target, "letters": self.letters,
+            "cluster": self.cluster, "prompt": self.prompt,
+        }
+        if self.error is not None:
+            out["error"] = self.error.to_json()
+        if self.status == "ok":
+            out.update(response=self.response, finish_reason=self.finish_reason, prompt_tokens=self.prompt_tokens,
+                       completion_tokens=self.completion_tokens, latency_s=self.latency_s, scorer=self.scorer)
+            if self.scored is not None:
+                out.update(self.scored.to_json())
+        out["time"] = self.time
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> SampleRecord:
+        if not isinstance(data, Mapping):
+            raise RecordError("a sample record must be a JSON object")
+        status = _field(data, "status", str)
+        if status not in ("ok", "error"):
+            raise RecordError(f"field 'status' must be 'ok' or 'error', got {status!r:.40}")
+        sample_id = _field(data, "id", (str, int))
+        scored = None
+        if status == "ok" and data.get("strict") is not None and data.get("lenient") is not None:
+            scored = Scored(bool(data.get("format_ok")), Reading.from_json(data["strict"], "strict"),
+                            Reading.from_json(data["lenient"], "lenient"))
+        latency = _field(data, "latency_s", (int, float), optional=True)
+        when = _field(data, "time", (int, float), optional=True)
+        return cls(
+            variant=str(data.get("variant") or ""), task=str(data.get("task") or ""), id=str(sample_id),
+            epoch=_field(data, "epoch", int), prompt_hash=_field(data, "prompt_hash", str), status=status,
+            target=str(_field(data, "target", (str, int, float))), letters=_field(data, "letters", str, optional=True)
+            or "", cluster=_field(data, "cluster", str, optional=True), prompt=str(data.get("prompt") or ""),
+            response=_field(data, "response", str, optional=status != "ok"),
+            finish_reason=_field(data, "finish_reason", str, optional=True),
+            prompt_tokens=_field(data, "prompt_tokens", int, optional=True),
+            completion_tokens=_field(data, "completion_tokens", int, optional=True),
+            latency_s=None if latency is None else float(latency), scorer=_field(data, "scorer", str, optional=True),
+            scored=scored, error=SampleError.from_json(data["error"]) if data.get("error") is not None else None,
+            time=None if when is None else float(when),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StyleStanding:
+    """A model's place on the style-controlled board (see LeaderboardRow)."""
+
+    rating: float | None
+    ci_low: float | None
+    ci_high: float | None
+    rank: int
+    rank_ub: int
+    rank_shift: int  # raw Rank(UB) minus style Rank(UB): positive when the model climbs under style control
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderboardRow:
+    """One model on the leaderboard: raw rating, 95% interval (None = not determined by the votes), ranks, votes;
+    the style-controlled standing when style control ran, and the online Elo when asked for."""
+
+    model: str
+    rating: float | None
+    ci_low: float | None
+    ci_high: float | None
+    rank: int
+    rank_ub: int
+    votes: int
+    style: StyleStanding | None = None
+    elo: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as JSON: ROW_KEYS, then the style_* keys and rank_shift with style control, then elo."""
+        out: dict[str, Any] = {
+            "model": self.model, "rating": self.rating, "ci_low": self.ci_low, "ci_high": self.ci_high,
+            "rank": self.rank, "rank_ub": self.rank_ub, "votes": self.votes,
+        }
+        if self.style is not None:
+            s = self.style
+            out.update(style_rating=s.rating, style_ci_low=s.ci_low, style_ci_high=s.ci_high, style_rank=s.rank,
+                       style_rank_ub=s.rank_ub, rank_shift=s.rank_shift)
+        if self.elo is not None:
+            out["elo"] = self.elo
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> LeaderboardRow:
+        if not isinstance(data, Mapping):
+            raise RecordError("a leaderboard row must be a JSON object")
+        num = (int, float)
+        style = None
+        if "style_rating" in data:
+            style = StyleStanding(
+                _opt_float(data, "style_rating"), _opt_float(data, "style_ci_low"), _opt_float(data, "style_ci_high"),
+                _field(data, "style_rank", int), int(data.get("style_rank_ub") or _field(data, "style_rank", int)),
+                int(data.get("rank_shift") or 0),
+            )
+        elo = _field(data, "elo", num, optional=True)
+        return cls(
+            model=_field(data, "model", str), rating=_opt_float(data, "rating"), ci_low=_opt_float(data, "ci_low"),
+            ci_high=_opt_float(data, "ci_high"), rank=_field(data, "rank", int),
+            rank_ub=int(data.get("rank_ub") or _field(data, "rank", int)), votes=int(data.get("votes") or 0),
+            style=style, elo=None if elo is None else float(elo),
+        )
+
+
+def _opt_float(data: Mapping[str, Any], name: str) -> float | None:
+    value = _field(data, name, (int, float), optional=True)
+    return None if value is None else float(value)

@@ -143,7 +143,8 @@ async def _answer(model: Any, prompt: str, max_tokens: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- probes
-async def ts_guessing(model: Any, items: Sequence[Any], options: ContaminationOptions, progress: Progress | None):
+async def ts_guessing(model: Any, items: Sequence[Any], options: ContaminationOptions, progress: Progress | None
+                      ) -> list[dict[str, Any]]:
     """Mask one wrong option (data order) and ask for it back; exact match after normalisation."""
     records = []
     for sample in items:
@@ -166,7 +167,7 @@ async def ts_guessing(model: Any, items: Sequence[Any], options: ContaminationOp
     return records
 
 
-def ts_summary(records: Sequence[dict], min_rate: float, reference: float | None) -> dict:
+def ts_summary(records: Sequence[dict[str, Any]], min_rate: float, reference: float | None) -> dict[str, Any]:
     """Exact-match rate, its Wilson interval, the cross-item baseline and a verdict."""
     n = len(records)
     hits = sum(r["match"] for r in records)
@@ -191,7 +192,8 @@ def ts_summary(records: Sequence[dict], min_rate: float, reference: float | None
     }
 
 
-async def shuffle_probe(model: Any, items: Sequence[Any], options: ContaminationOptions, progress: Progress | None):
+async def shuffle_probe(model: Any, items: Sequence[Any], options: ContaminationOptions, progress: Progress | None
+                      ) -> list[dict[str, Any]]:
     """Answer each item in data order and in `shuffles` orders that move the correct option (temperature 0)."""
     from glassboard.bench.extract import lenient
 
@@ -216,7 +218,7 @@ async def shuffle_probe(model: Any, items: Sequence[Any], options: Contamination
     return records
 
 
-def shuffle_summary(records: Sequence[dict], reference: dict | None = None) -> dict:
+def shuffle_summary(records: Sequence[dict[str, Any]], reference: dict[str, Any] | None = None) -> dict[str, Any]:
     """Canonical minus shuffled accuracy with a paired 95% CI (bench.stats); signal when the CI excludes 0."""
     from glassboard.bench.stats import paired_difference
 
@@ -249,7 +251,7 @@ def item_text(sample: Any, order: Sequence[int]) -> str:
     return f"Question: {sample.question.strip()}\n{options}\nAnswer: {LETTERS[list(order).index(sample.correct)]}"
 
 
-async def _min_k_scores(model: Any, items: Sequence[Any], options: ContaminationOptions) -> list[dict] | None:
+async def _min_k_scores(model: Any, items: Sequence[Any], options: ContaminationOptions) -> list[dict[str, Any]] | None:
     """Per item: Min-K%++ of the item (data order) and of `controls` re-ordered versions, scored in the model's
     chat (its system prompt included) as the answer to a request for a question; None without full logprobs."""
     from glassboard.audit.logprobs import min_k_plus_plus, score_chat_completions, scoring_backend
@@ -276,7 +278,7 @@ async def _min_k_scores(model: Any, items: Sequence[Any], options: Contamination
 
 async def min_k_probe(
     model: Any, items: Sequence[Any], options: ContaminationOptions, reference: Any | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Min-K%++ of items vs re-ordered controls; with a reference model, the model's gap minus the reference's."""
     from glassboard.bench.stats import mean_ci, paired_difference
 
@@ -294,7 +296,8 @@ async def min_k_probe(
         "above_all_controls": float(np.mean([r["item"] > max(r["controls"]) for r in records])),
         "margin": options.margin,
     }
-    signal = estimate.ci_low is not None and estimate.ci_low > 0 and estimate.mean >= options.margin
+    low, mean = estimate.ci_low, estimate.mean
+    signal = low is not None and low > 0 and mean is not None and mean >= options.margin
     report["rule"] = ("signal when the 95% CI of the mean (item - control) difference is above 0 and the mean is at "
                       "least `margin` (benchmark authors order options naturally, so a small gap is expected)")
     ref_records = await _min_k_scores(reference, items, options) if reference is not None else None
@@ -304,7 +307,7 @@ async def min_k_probe(
         report["reference_difference"] = paired.mean_b
         report["vs_reference"] = {"diff": paired.diff.mean, "ci_low": paired.diff.ci_low,
                                   "ci_high": paired.diff.ci_high}
-        signal = paired.significant and paired.diff.mean > 0
+        signal = paired.significant and paired.diff.mean is not None and paired.diff.mean > 0
         report["rule"] = "signal when the model's (item - control) gap exceeds the reference's (paired 95% CI above 0)"
     report["verdict"] = "signal" if signal else "no signal"
     report["records"] = records
@@ -324,7 +327,7 @@ def planned_generations(samples: Sequence[Any], options: ContaminationOptions) -
 async def audit_contamination(
     hub: Any, model_name: str, task: Any, samples: Sequence[Any], options: ContaminationOptions,
     progress: Progress | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Run the selected probes on `model_name` (and the reference, for baselines); JSON-able report."""
     options.validate()
     items = _mc_items(samples)

@@ -32,7 +32,7 @@ def _mmd2_batch(grams: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> np
     prompt's unbiased MMD^2 (within-side pairs i != j) is averaged with equal weight, so the statistic has
     expectation 0 when both sides draw from the same distribution, whatever the number of samples per prompt.
     """
-    total = 0.0
+    total = np.zeros(len(labels[0]) if labels else 0)
     for gram, z in zip(grams, labels, strict=True):
         w = 1.0 - z
         m, n = z[0].sum(), w[0].sum()  # permutations keep each prompt's A/B counts
@@ -234,7 +234,7 @@ async def cached_samples(
 async def audit_identity(
     hub: Any, a: str, b: str, options: IdentityOptions, progress: Progress | None = None,
     cache: SampleCache | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Are A and B the same served model? Returns the JSON-able report (statistic, p_value, samples, verdict, ...)."""
     options.validate()
     model_a, model_b = hub.get(a), hub.get(b)
@@ -292,8 +292,8 @@ async def compare_logprobs(
     """
     from glassboard.audit.logprobs import score_chat_completions, scoring_backend
 
-    backends = scoring_backend(model_a), scoring_backend(model_b)
-    if None in backends:
+    backend_a, backend_b = scoring_backend(model_a), scoring_backend(model_b)
+    if backend_a is None or backend_b is None:
         return {"available": False, "reason": "re-scoring needs both sides on local llama.cpp weights"}
     chosen = [
         (prompt, text)
@@ -305,7 +305,7 @@ async def compare_logprobs(
     if not chosen:
         return {"available": False, "reason": "no non-empty completions to re-score"}
     scored = []
-    for model, backend in zip((model_a, model_b), backends, strict=True):
+    for model, backend in ((model_a, backend_a), (model_b, backend_b)):
         items = [(model.messages_for(prompt), text) for prompt, text in chosen]
         temperature = effective_temperature(model, options) or 1.0  # greedy sides are scored at T = 1
         scored.append(await backend.run_exclusive(score_chat_completions(items, temperature), logits_all=True))

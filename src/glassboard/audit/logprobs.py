@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from glassboard.models.types import Message
+from glassboard.models.types import ConfigError, Message
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ def _eval_scores(llama: Any, context: list[int], target: list[int], temperature:
     """Evaluate context + target in one pass (needs logits_all) and score the target tokens."""
     room = llama.n_ctx() - len(context)
     if room <= 0 or not context:
-        raise ValueError("the prompt does not fit in the model's context window")
+        raise ConfigError("the prompt does not fit in the model's context window")
     target = target[:room]
     if not target:
         return token_scores(np.zeros((0, llama.n_vocab())), [], temperature)
@@ -112,7 +112,7 @@ def _chat_formatter(llama: Any) -> Any:
 
     template = llama.metadata.get("tokenizer.chat_template")
     if not template:
-        raise ValueError("the model file has no chat template; chat re-scoring is not possible")
+        raise ConfigError("the model file has no chat template; chat re-scoring is not possible")
     eos, bos = llama.token_eos(), llama.token_bos()
     return Jinja2ChatFormatter(
         template=template,

@@ -6,10 +6,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glassboard.audit.identity import IdentityOptions, SampleCache, audit_identity
+from glassboard.bench.summary import RunSummary, Scoring
 from glassboard.models.types import ConfigError
+from glassboard.schema import SampleRecord
+
+if TYPE_CHECKING:
+    from glassboard.bench.runner import RunResult
 
 Progress = Callable[[int], None]
 
@@ -26,7 +31,7 @@ class ProvidersOptions:
 
     epochs: int = 1
     concurrency: int = 4
-    scoring: str = "lenient"
+    scoring: Scoring = "lenient"
     log_dir: Path = Path("glassboard-runs")
     identity: IdentityOptions = field(default_factory=lambda: IdentityOptions(samples=8, logprobs=False))  # 10 prompts
     run_identity: bool = True
@@ -40,15 +45,16 @@ class ProvidersOptions:
             self.identity.validate()
 
 
-def _indicator_difference(ref: Any, run: Any, test: Callable[[dict], bool]) -> dict[str, Any] | None:
+def _indicator_difference(ref: RunSummary, run: RunSummary, test: Callable[[SampleRecord], bool]
+                          ) -> dict[str, Any] | None:
     """Paired difference (endpoint - reference) of a per-question 0/1 property averaged over epochs."""
     from glassboard.bench.stats import paired_difference
 
-    def per_question(summary: Any) -> dict[str, float]:
+    def per_question(summary: RunSummary) -> dict[str, float]:
         groups: dict[str, list[float]] = {}
         for record in summary.records:
-            if record.get("status") == "ok":
-                groups.setdefault(str(record["id"]), []).append(1.0 if test(record) else 0.0)
+            if record.ok:
+                groups.setdefault(record.id, []).append(1.0 if test(record) else 0.0)
         return {q: sum(v) / len(v) for q, v in groups.items()}
 
     try:
@@ -59,12 +65,12 @@ def _indicator_difference(ref: Any, run: Any, test: Callable[[dict], bool]) -> d
             "ci_high": diff.diff.ci_high, "significant": diff.significant}
 
 
-def _endpoint_row(name: str, result: Any, scoring: str) -> dict[str, Any]:
+def _endpoint_row(name: str, result: RunResult, scoring: Scoring) -> dict[str, Any]:
     summary = result.summary
     score = getattr(summary, scoring)
     low, high = score.ci
-    ok = [r for r in summary.records if r.get("status") == "ok"]
-    tokens = [r["completion_tokens"] for r in ok if isinstance(r.get("completion_tokens"), int)]
+    ok = [r for r in summary.records if r.ok]
+    tokens = [r.completion_tokens for r in ok if r.completion_tokens is not None]
     return {
         "model": name,
         "variant_id": summary.variant_id,
@@ -76,7 +82,7 @@ def _endpoint_row(name: str, result: Any, scoring: str) -> dict[str, Any]:
         "n": summary.n,
         "errors": summary.errors,
         "unparsed_rate": score.unparsed_rate,
-        "truncated_rate": sum(r.get("finish_reason") == "length" for r in ok) / len(ok) if ok else None,
+        "truncated_rate": sum(r.finish_reason == "length" for r in ok) / len(ok) if ok else None,
         "mean_completion_tokens": sum(tokens) / len(tokens) if tokens else None,
         "log": str(result.log_path),
         "stopped": result.stopped,
@@ -114,14 +120,14 @@ async def audit_providers(
     cache: SampleCache = {}
     scored = options.scoring
 
-    def unparsed(record: dict) -> bool:
-        return record[scored]["answer"] is None
+    def unparsed(record: SampleRecord) -> bool:
+        return record.reading(scored).answer is None
 
-    def truncated(record: dict) -> bool:
-        return record.get("finish_reason") == "length"
+    def truncated(record: SampleRecord) -> bool:
+        return record.finish_reason == "length"
 
     for row, variant, result in zip(rows[1:], variants[1:], results[1:], strict=True):
-        paired = _indicator_difference(ref_summary, result.summary, lambda r: bool(r[scored]["correct"]))
+        paired = _indicator_difference(ref_summary, result.summary, lambda r: r.reading(scored).correct)
         row["vs_reference"] = paired
         row["unparsed_vs_reference"] = _indicator_difference(ref_summary, result.summary, unparsed)
         row["truncated_vs_reference"] = _indicator_difference(ref_summary, result.summary, truncated)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from glassboard.models.types import ConfigError
+from glassboard.schema import LeaderboardRow
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold", "emoji")  # the order of BattleTable.counts
+CiMethod = Literal["sandwich", "bootstrap", "none"]
+CI_METHODS: tuple[CiMethod, ...] = ("sandwich", "bootstrap", "none")
+ON_INVALID: tuple[Literal["error", "skip"], ...] = ("error", "skip")
 LEAD_SHARE = 0.25  # a lead "comes from style" when style control removes at least three quarters of it
 
 RULE = (
@@ -59,30 +65,57 @@ def style_profile(table: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def style_flags(rows: list[dict[str, Any]], lead_share: float = LEAD_SHARE) -> dict[str, list[str]]:
-    """{variant: [reasons]} for the variants whose rank comes from style (empty list = not flagged); see RULE."""
-    by_model = {row["model"]: row for row in rows}
-    flags: dict[str, list[str]] = {name: [] for name in by_model}
-    for name, x in by_model.items():
-        if x["style_ci_high"] < x["ci_low"] and x["style_rank"] > x["rank"]:
-            flags[name].append(
-                f"its rating falls from {x['rating']:.0f} [{x['ci_low']:.0f}, {x['ci_high']:.0f}] to "
-                f"{x['style_rating']:.0f} [{x['style_ci_low']:.0f}, {x['style_ci_high']:.0f}] under style control "
-                f"(rank {x['rank']} -> {x['style_rank']})"
+def style_flags(rows: Sequence[LeaderboardRow], lead_share: float = LEAD_SHARE) -> dict[str, list[str]]:
+    """{variant: [reasons]} for the variants whose rank comes from style (empty list = not flagged); see RULE.
+
+    Only models whose raw and style-controlled intervals the votes determine take part (a model with an
+    undetermined interval can be neither flagged nor the other side of a flagged lead)."""
+    flags: dict[str, list[str]] = {row.model: [] for row in rows}
+    bounded = [b for b in (_Bounds.of(row) for row in rows) if b is not None]
+    for x in bounded:
+        if x.s_high < x.low and x.s_rank > x.rank:
+            flags[x.model].append(
+                f"its rating falls from {x.rating:.0f} [{x.low:.0f}, {x.high:.0f}] to "
+                f"{x.s_rating:.0f} [{x.s_low:.0f}, {x.s_high:.0f}] under style control "
+                f"(rank {x.rank} -> {x.s_rank})"
             )
-        for other, y in by_model.items():
-            raw_lead = x["rating"] - y["rating"]
-            if other == name or raw_lead <= 0 or not x["ci_low"] > y["ci_high"]:
+        for y in bounded:
+            raw_lead = x.rating - y.rating
+            if y.model == x.model or raw_lead <= 0 or not x.low > y.high:
                 continue
-            style_lead = x["style_rating"] - y["style_rating"]
-            still_significant = x["style_ci_low"] > y["style_ci_high"]
+            style_lead = x.s_rating - y.s_rating
+            still_significant = x.s_low > y.s_high
             if style_lead <= lead_share * raw_lead and not still_significant:
-                reversed_ = y["style_ci_low"] > x["style_ci_high"]
-                flags[name].append(
-                    f"its significant raw lead over {other} ({raw_lead:+.0f} points) is {style_lead:+.0f} under "
+                reversed_ = y.s_low > x.s_high
+                flags[x.model].append(
+                    f"its significant raw lead over {y.model} ({raw_lead:+.0f} points) is {style_lead:+.0f} under "
                     f"style control ({'significantly reversed' if reversed_ else 'no longer significant'})"
                 )
     return flags
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """A leaderboard row whose raw and style-controlled ratings and intervals are all determined."""
+
+    model: str
+    rating: float
+    low: float
+    high: float
+    rank: int
+    s_rating: float
+    s_low: float
+    s_high: float
+    s_rank: int
+
+    @classmethod
+    def of(cls, row: LeaderboardRow) -> _Bounds | None:
+        s = row.style
+        if s is None or s.rating is None or s.ci_low is None or s.ci_high is None:
+            return None
+        if row.rating is None or row.ci_low is None or row.ci_high is None:
+            return None
+        return cls(row.model, row.rating, row.ci_low, row.ci_high, row.rank, s.rating, s.ci_low, s.ci_high, s.rank)
 
 
 def audit_style(
@@ -99,20 +132,24 @@ def audit_style(
     from glassboard.rating.leaderboard import leaderboard
     from glassboard.rating.table import as_table
 
+    if ci not in CI_METHODS or on_invalid not in ON_INVALID:
+        raise ConfigError(f"ci must be one of {', '.join(CI_METHODS)} and on_invalid 'error' or 'skip', "
+                          f"got {ci!r} and {on_invalid!r}")
     table = as_table(battles, include_flagged=include_flagged, on_invalid=on_invalid)
     board = leaderboard(table, style_control=True, ci=ci, rounds=rounds, seed=seed, on_invalid=on_invalid)
     profile = style_profile(table)
-    flags = style_flags(board.rows)
+    flags = style_flags(board.entries)
     variants = []
-    for row in board.rows:
+    for row in board.entries:
+        data = row.to_json()
         variants.append({
-            "model": row["model"],
-            **{k: profile[row["model"]][k] for k in ("battles", *STYLE_COLUMNS)},
-            **{k: row[k] for k in ("rating", "ci_low", "ci_high", "rank", "style_rating", "style_ci_low",
-                                   "style_ci_high", "style_rank", "rank_ub", "style_rank_ub", "rank_shift")},
-            "rank_drop": row["style_rank"] - row["rank"],
-            "flagged": bool(flags[row["model"]]),
-            "reasons": flags[row["model"]],
+            "model": row.model,
+            **{k: profile[row.model][k] for k in ("battles", *STYLE_COLUMNS)},
+            **{k: data.get(k) for k in ("rating", "ci_low", "ci_high", "rank", "style_rating", "style_ci_low",
+                                        "style_ci_high", "style_rank", "rank_ub", "style_rank_ub", "rank_shift")},
+            "rank_drop": row.style.rank - row.rank if row.style is not None else None,
+            "flagged": bool(flags[row.model]),
+            "reasons": flags[row.model],
         })
     return {
         "audit": "style",

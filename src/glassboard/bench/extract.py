@@ -104,8 +104,7 @@ LENIENT: dict[AnswerKind, tuple[Rung, ...]] = {
 def strict(text: str, kind: AnswerKind, letters: str = "") -> Extraction:
     """The strict reading: every "Answer: X" line must agree (two different answers = unparsed)."""
     rung = STRICT[kind]
-    found = {_normalise(m.group(1), kind) for m in rung.regex.finditer(text)}
-    found.discard(None)
+    found = {answer for m in rung.regex.finditer(text) if (answer := _normalise(m.group(1), kind)) is not None}
     if kind == "letter":
         found = {f for f in found if f in letters}
     if len(found) != 1:

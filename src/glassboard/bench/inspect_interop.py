@@ -28,12 +28,14 @@ from inspect_ai.model import (
     ModelAPI,
     ModelOutput,
     ModelUsage,
+    StopReason,
     modelapi,
 )
 from inspect_ai.scorer import Score
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from glassboard.bench.summary import SCORINGS, RunSummary
+from glassboard.schema import SampleRecord
 
 
 def write_inspect_log(summary: RunSummary, log_dir: Path | str, stopped: str | None = None) -> Path:
@@ -76,7 +78,7 @@ def write_inspect_log(summary: RunSummary, log_dir: Path | str, stopped: str | N
             task_id=run_id[:12],
             task_version=str(header.get("scorer", "")),
             dataset=EvalDataset(name=summary.task, location=(header.get("data") or {}).get("source"),
-                                samples=len({r["id"] for r in summary.records})),
+                                samples=len({r.id for r in summary.records})),
             model=model_name,
             model_generate_config=GenerateConfig(**_generate_config(header.get("sampling") or {})),
             config=EvalConfig(epochs=summary.epochs),
@@ -103,8 +105,8 @@ def _header(summary: RunSummary) -> dict[str, Any]:
     return read_log(summary.log).header
 
 
-def _ordered(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(records, key=lambda r: (int(r["epoch"]), r.get("time", 0)))
+def _ordered(records: list[SampleRecord]) -> list[SampleRecord]:
+    return sorted(records, key=lambda r: (r.epoch, r.time or 0.0))
 
 
 def _num(value: float | None) -> float:
@@ -119,39 +121,37 @@ def _generate_config(sampling: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def _sample(record: dict[str, Any], model_name: str) -> EvalSample:
-    prompt = ChatMessageUser(content=record.get("prompt", ""))
+def _sample(record: SampleRecord, model_name: str) -> EvalSample:
+    prompt = ChatMessageUser(content=record.prompt)
     base: dict[str, Any] = {
-        "id": record["id"],
-        "epoch": int(record["epoch"]),
-        "input": record.get("prompt", ""),
-        "target": record.get("target", ""),
-        "metadata": {"prompt_hash": record.get("prompt_hash"), "cluster": record.get("cluster"),
-                     "letters": record.get("letters")},
+        "id": record.id,
+        "epoch": record.epoch,
+        "input": record.prompt,
+        "target": record.target,
+        "metadata": {"prompt_hash": record.prompt_hash, "cluster": record.cluster, "letters": record.letters},
     }
-    if record.get("status") != "ok":
-        error = record.get("error") or {}
+    if not record.ok or record.scored is None:
+        message = record.error.message if record.error is not None and record.error.message else "model error"
         return EvalSample(**base, messages=[prompt],
-                          error=EvalError(message=str(error.get("message", "model error")), traceback="",
-                                          traceback_ansi=""))
-    text = record.get("response", "")
-    stop = "max_tokens" if record.get("finish_reason") == "length" else "stop"
+                          error=EvalError(message=message, traceback="", traceback_ansi=""))
+    text = record.response or ""
+    stop: StopReason = "max_tokens" if record.finish_reason == "length" else "stop"
     output = ModelOutput.from_content(model=model_name, content=text, stop_reason=stop)
-    if record.get("prompt_tokens") is not None or record.get("completion_tokens") is not None:
-        inp, out = record.get("prompt_tokens") or 0, record.get("completion_tokens") or 0
+    if record.prompt_tokens is not None or record.completion_tokens is not None:
+        inp, out = record.prompt_tokens or 0, record.completion_tokens or 0
         output.usage = ModelUsage(input_tokens=inp, output_tokens=out, total_tokens=inp + out)
-    output.time = record.get("latency_s")
-    scores = {
-        scoring: Score(
-            value="C" if record[scoring]["correct"] else "I",
-            answer=record[scoring]["answer"],
-            explanation=f"pattern: {record[scoring]['pattern'] or 'none (unparsed)'}",
-            metadata={"format_ok": record.get("format_ok")},
+    output.time = record.latency_s
+    scores: dict[str, Score] = {}
+    for scoring in SCORINGS:
+        reading = record.reading(scoring)
+        scores[scoring] = Score(
+            value="C" if reading.correct else "I",
+            answer=reading.answer,
+            explanation=f"pattern: {reading.pattern or 'none (unparsed)'}",
+            metadata={"format_ok": record.scored.format_ok},
         )
-        for scoring in SCORINGS
-    }
     return EvalSample(**base, messages=[prompt, ChatMessageAssistant(content=text, model=model_name)],
-                      output=output, scores=scores, total_time=record.get("latency_s"))
+                      output=output, scores=scores, total_time=record.latency_s)
 
 
 @modelapi(name="glassboard")

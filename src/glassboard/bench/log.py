@@ -1,4 +1,6 @@
-"""The per-sample result store: an append-only JSONL file per (task, variant), one line per finished sample."""
+"""The per-sample result store: an append-only JSONL file per (task, variant), one line per finished sample.
+
+Lines are a header per invocation (run metadata, a dict) and `SampleRecord`s (schema.py owns their shape)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from glassboard.bench.data import DataError
+from glassboard.schema import RecordError, SampleRecord
 
 Key = tuple[str, int, str]  # (sample id, epoch, prompt hash); the variant id and task are the file's (and record's)
 FSYNC_EVERY_S = 0.5  # flush every record (survives a killed process); fsync at most this often (survives power loss)
@@ -21,17 +24,13 @@ def default_log_path(root: Path, task: str, variant_name: str, variant_id: str) 
     return root / task / f"{safe}-{variant_id}.jsonl"
 
 
-def record_key(record: dict[str, Any]) -> Key:
-    return (str(record["id"]), int(record["epoch"]), str(record["prompt_hash"]))
-
-
 @dataclass
 class LogContents:
     """What a log file holds: its header lines (one per invocation) and the last record per key."""
 
     path: Path
     headers: list[dict[str, Any]] = field(default_factory=list)
-    records: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    records: dict[Key, SampleRecord] = field(default_factory=dict)
     lines: int = 0
     torn: int = 0  # partial lines left by a killed writer (skipped)
 
@@ -42,7 +41,7 @@ class LogContents:
 
     def finished(self) -> set[Key]:
         """Keys whose last record is a successful generation (error records are retried)."""
-        return {key for key, record in self.records.items() if record.get("status") == "ok"}
+        return {key for key, record in self.records.items() if record.ok}
 
 
 def read_log(path: Path) -> LogContents:
@@ -71,11 +70,11 @@ def read_log(path: Path) -> LogContents:
             contents.headers.append(item)
         elif kind == "sample":
             try:
-                key = record_key(item)
-            except (KeyError, TypeError, ValueError):
-                raise DataError(f"{path} line {number}: sample record without id/epoch/prompt_hash") from None
-            contents.records.pop(key, None)  # re-inserted, so the dict stays in order of each key's last write
-            contents.records[key] = item
+                record = SampleRecord.from_json(item)
+            except RecordError as err:
+                raise DataError(f"{path} line {number}: bad sample record: {err}") from None
+            contents.records.pop(record.key, None)  # re-inserted, so the dict stays in order of each key's last write
+            contents.records[record.key] = record
         else:
             raise DataError(f"{path} line {number}: not a glassboard run log record")
         contents.lines += 1

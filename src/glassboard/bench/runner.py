@@ -17,7 +17,8 @@ from glassboard.bench.summary import RunSummary, summarize_contents
 from glassboard.bench.tasks import Prompt, Sample, Task, shuffle_seed
 from glassboard.models.hub import ModelHub
 from glassboard.models.registry import Variant
-from glassboard.models.types import ModelError
+from glassboard.models.types import ConfigError, ModelError
+from glassboard.schema import SampleError, SampleRecord
 
 DEFAULT_LOG_DIR = Path("glassboard-runs")
 # Errors that mean "every further request will fail too": stop instead of burning through the data set.
@@ -71,7 +72,7 @@ async def run_eval(
     """Run `task` on `samples` x `epochs`, resuming from the log: finished samples are not requested again,
     samples that ended in a model error are. Stops early after `stop_after` consecutive fatal errors."""
     if epochs < 1 or concurrency < 1:
-        raise ValueError("epochs and concurrency must be at least 1")
+        raise ConfigError(f"epochs and concurrency must be at least 1, got {epochs} and {concurrency}")
     if isinstance(variant, str):
         variant = hub.registry.get(variant)
     model = hub.get(variant)
@@ -121,7 +122,6 @@ class _State:
 async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], writer: LogWriter, state: _State,
                concurrency: int, stop_after: int, progress: ProgressFn | None) -> None:
     base_seed = variant.params.seed or 0
-    common = {"type": "sample", "variant": variant.id, "task": task.name}
     pending = iter(todo)
     workers: list[asyncio.Task[None]] = []
 
@@ -131,17 +131,18 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             if state.stopped:
                 return
             sample = prompt.sample
-            record: dict[str, Any] = {**common, "id": sample.id, "epoch": prompt.epoch, "prompt_hash": prompt.hash}
+            base = SampleRecord(variant=variant.id, task=task.name, id=sample.id, epoch=prompt.epoch,
+                                prompt_hash=prompt.hash, status="ok", target=prompt.target, letters=prompt.letters,
+                                cluster=sample.cluster, prompt=prompt.text)
             state.requested += 1
             # A per-sample seed: reproducible, and different across epochs even when the variant fixes one.
             seed = (base_seed + shuffle_seed(sample.id, prompt.epoch)) % 2**31
             try:
                 completion = await model.complete(prompt.text, seed=seed)
             except ModelError as err:
-                record.update(status="error", target=prompt.target, letters=prompt.letters, cluster=sample.cluster,
-                              prompt=prompt.text, error={"kind": err.kind, "message": str(err), "status": err.status})
-                record["time"] = time.time()
-                writer.write(record)
+                failed = dataclasses.replace(base, status="error", error=SampleError(err.kind, str(err), err.status),
+                                             time=time.time())
+                writer.write(failed.to_json())
                 state.errors += 1
                 if err.kind in FATAL_KINDS or err.status in FATAL_STATUSES:
                     state.fatal_streak += 1
@@ -153,13 +154,13 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
                                 other.cancel()
                 continue
             state.fatal_streak = 0
-            record.update(status="ok", target=prompt.target, letters=prompt.letters, cluster=sample.cluster,
-                          prompt=prompt.text, response=completion.text, finish_reason=completion.finish_reason,
-                          prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                          latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION)
-            record.update(score(completion.text, task.kind, prompt.target, prompt.letters))
-            record["time"] = time.time()
-            writer.write(record)
+            done = dataclasses.replace(
+                base, response=completion.text, finish_reason=completion.finish_reason,
+                prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
+                latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION,
+                scored=score(completion.text, task.kind, prompt.target, prompt.letters), time=time.time(),
+            )
+            writer.write(done.to_json())
             state.finished += 1
 
     workers.extend(asyncio.create_task(worker()) for _ in range(min(concurrency, len(todo))))

@@ -5,17 +5,17 @@ from __future__ import annotations
 import re
 import threading
 from functools import lru_cache
-from typing import Any
 
 from glassboard.bench.extract import EXTRACTOR_VERSION, AnswerKind, lenient, strict
+from glassboard.schema import Reading, Scored
 
 # Part of every stored score: a summary re-scores records whose version differs from the current one.
 SCORER_VERSION = f"{EXTRACTOR_VERSION}.1"
 MATH_TIMEOUT_S = 5  # math-verify's own per-call limit (signal based, so only enforced on the main thread)
 
 
-def score(text: str, kind: AnswerKind, target: str, letters: str = "") -> dict[str, Any]:
-    """Both readings of one response: {"strict": {answer, pattern, correct}, "lenient": {...}, "format_ok"}."""
+def score(text: str, kind: AnswerKind, target: str, letters: str = "") -> Scored:
+    """Both readings of one response (strict and lenient: answer, pattern, correct) and whether the format held."""
     first = strict(text, kind, letters)
     second = lenient(text, kind, letters)
     strict_ok = first.answer is not None and is_correct(kind, first.answer, target)
@@ -25,11 +25,11 @@ def score(text: str, kind: AnswerKind, target: str, letters: str = "") -> dict[s
         lenient_ok = strict_ok
     else:
         lenient_ok = is_correct(kind, second.answer, target)
-    return {
-        "format_ok": first.answer is not None,
-        "strict": {"answer": first.answer, "pattern": first.pattern, "correct": strict_ok},
-        "lenient": {"answer": second.answer, "pattern": second.pattern, "correct": lenient_ok},
-    }
+    return Scored(
+        format_ok=first.answer is not None,
+        strict=Reading(first.answer, first.pattern, strict_ok),
+        lenient=Reading(second.answer, second.pattern, lenient_ok),
+    )
 
 
 def is_correct(kind: AnswerKind, answer: str, target: str) -> bool:

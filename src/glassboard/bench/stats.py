@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, TypeVar
+
+K = TypeVar("K", bound=Hashable)  # a question id (str in run logs, anything hashable in tests)
 
 Z95 = NormalDist().inv_cdf(0.975)  # 1.959963984540054
 
@@ -122,7 +124,7 @@ class PairedDifference:
                 "correlation": self.correlation, "significant": self.significant}
 
 
-def paired_difference(a: Mapping[Hashable, float], b: Mapping[Hashable, float]) -> PairedDifference:
+def paired_difference(a: Mapping[K, float], b: Mapping[K, float]) -> PairedDifference:
     """Paired difference over the questions both runs scored (each value: a question's mean over epochs)."""
     shared = [q for q in a if q in b]
     if not shared:

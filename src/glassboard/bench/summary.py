@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from glassboard.bench.stats import (
     questions_needed,
     within_question_variance,
 )
+from glassboard.schema import SampleRecord
 
 Scoring = Literal["strict", "lenient"]
 SCORINGS: tuple[Scoring, Scoring] = ("strict", "lenient")
@@ -73,14 +75,14 @@ class RunSummary:
     lenient: Score
     rescored: int = 0  # records scored again because the scorer changed since they were written
     data_warnings: tuple[DataWarning, ...] = ()  # defects of the data file the run read (not kept in the log)
-    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    records: list[SampleRecord] = field(default_factory=list, repr=False)
 
     def question_scores(self, scoring: Scoring) -> dict[str, float]:
         """Per question: mean score over its scored epochs."""
         sums: dict[str, list[float]] = defaultdict(list)
         for record in self.records:
-            if record.get("status") == "ok":
-                sums[str(record["id"])].append(1.0 if record[scoring]["correct"] else 0.0)
+            if record.ok:
+                sums[record.id].append(1.0 if record.reading(scoring).correct else 0.0)
         return {q: sum(v) / len(v) for q, v in sums.items()}
 
     def as_dict(self) -> dict[str, Any]:
@@ -107,26 +109,27 @@ def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None)
     task = get_task(header["task"])
     wanted = set(keys) if keys is not None else None
     # The last record per (sample, epoch): a changed prompt template supersedes older records of the same sample.
-    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    latest: dict[tuple[str, int], SampleRecord] = {}
     for key, record in contents.records.items():
         if wanted is None or key in wanted:
             latest[(key[0], key[1])] = record
-    records = list(latest.values())
+    records: list[SampleRecord] = []
     rescored = 0
-    for record in records:
-        if record.get("status") == "ok" and record.get("scorer") != SCORER_VERSION:
-            record.update(score(record["response"], task.kind, record["target"], record.get("letters", "")))
-            record["scorer"] = SCORER_VERSION
+    for record in latest.values():
+        if record.ok and (record.scorer != SCORER_VERSION or record.scored is None):
+            scored = score(record.response or "", task.kind, record.target, record.letters)
+            record = dataclasses.replace(record, scored=scored, scorer=SCORER_VERSION)
             rescored += 1
-    ok = [r for r in records if r.get("status") == "ok"]
-    errors = Counter(str(r.get("error", {}).get("kind", "unknown")) for r in records if r.get("status") != "ok")
-    questions = [str(r["id"]) for r in ok]
-    clusters = [r.get("cluster") for r in ok]
+        records.append(record)
+    ok = [r for r in records if r.ok]
+    errors = Counter(r.error.kind if r.error is not None else "unknown" for r in records if not r.ok)
+    questions = [r.id for r in ok]
+    clusters = [r.cluster for r in ok]
     has_subjects = bool(ok) and all(c is not None for c in clusters) and len(set(clusters)) > 1
     scores = {}
     for scoring in SCORINGS:
-        values = [1.0 if r[scoring]["correct"] else 0.0 for r in ok]
-        unparsed = sum(1 for r in ok if r[scoring]["answer"] is None)
+        values = [1.0 if r.reading(scoring).correct else 0.0 for r in ok]
+        unparsed = sum(1 for r in ok if r.reading(scoring).answer is None)
         scores[scoring] = Score(
             estimate=clustered_mean_ci(values, questions, proportion=True),
             unparsed_rate=unparsed / len(ok) if ok else None,
@@ -141,7 +144,7 @@ def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None)
         log=contents.path,
         n=len(ok),
         questions=len(set(questions)),
-        epochs=max((int(r["epoch"]) for r in records), default=0),
+        epochs=max((r.epoch for r in records), default=0),
         errors=sum(errors.values()),
         error_kinds=dict(errors),
         unparsed_rate=scores["lenient"].unparsed_rate,
@@ -192,12 +195,12 @@ def compare_runs(a: RunSummary, b: RunSummary) -> Comparison:
     """Paired differences A - B over the questions both runs scored; the runs must use the same data."""
     if a.task != b.task:
         raise DataError(f"the runs are different tasks: {a.task} ({a.log}) vs {b.task} ({b.log})")
-    targets_a = {(str(r["id"]), int(r["epoch"])): r for r in a.records}
+    targets_a = {(r.id, r.epoch): r for r in a.records}
     for record in b.records:
-        other = targets_a.get((str(record["id"]), int(record["epoch"])))
-        if other is not None and other.get("prompt_hash") != record.get("prompt_hash"):
+        other = targets_a.get((record.id, record.epoch))
+        if other is not None and other.prompt_hash != record.prompt_hash:
             raise DataError(
-                f"sample '{record['id']}' epoch {record['epoch']} has different prompts in the two runs "
+                f"sample '{record.id}' epoch {record.epoch} has different prompts in the two runs "
                 "(different data files or prompt templates); they cannot be paired"
             )
     results = {}

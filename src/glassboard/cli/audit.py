@@ -72,8 +72,8 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         bar.stop()
 
 
-def _show(report: dict[str, Any], fmt: OutputFormat, print_table: Callable[[dict], None],
-          listing: Callable[[dict], Listing]) -> None:
+def _show(report: dict[str, Any], fmt: OutputFormat, print_table: Callable[[dict[str, Any]], None],
+          listing: Callable[[dict[str, Any]], Listing]) -> None:
     """The report for people (table), as JSON (the whole report) or as CSV (its main table)."""
     if fmt is OutputFormat.table:
         print_table(report)
@@ -163,7 +163,7 @@ def identity_command(
     _write_json(json_out, report)
 
 
-async def _identity(registry: Any, a: str, b: str, options: Any) -> dict:
+async def _identity(registry: Any, a: str, b: str, options: Any) -> dict[str, Any]:
     from glassboard.audit.identity import audit_identity
     from glassboard.models.hub import ModelHub
 
@@ -172,7 +172,7 @@ async def _identity(registry: Any, a: str, b: str, options: Any) -> dict:
             return await audit_identity(hub, a, b, options, advance)
 
 
-def _print_identity(report: dict) -> None:
+def _print_identity(report: dict[str, Any]) -> None:
     console = stdout()
     s = report["settings"]
     console.print(
@@ -195,7 +195,7 @@ def _print_identity(report: dict) -> None:
     console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s, {report['tokens_generated']} tokens[/]")
 
 
-def _identity_listing(report: dict) -> Listing:
+def _identity_listing(report: dict[str, Any]) -> Listing:
     columns = tuple(Column(key) for key in ("model_a", "model_b", "verdict", "statistic", "p_value", "alpha",
                                             "samples"))
     row = (report["model_a"]["name"], report["model_b"]["name"], report["verdict"], report["statistic"],
@@ -243,7 +243,7 @@ def style_command(
     _write_json(json_out, report)
 
 
-def _style_listing(report: dict) -> Listing:
+def _style_listing(report: dict[str, Any]) -> Listing:
     keys = ("model", "tokens", "emoji", "headers", "lists", "bold", "rating", "ci_low", "ci_high", "rank",
             "style_rating", "style_ci_low", "style_ci_high", "style_rank", "flagged")
     columns = tuple(Column(key, key_column=key == "model") for key in keys)
@@ -251,7 +251,7 @@ def _style_listing(report: dict) -> Listing:
     return Listing(f"style audit · {report['source']}", columns, rows)
 
 
-def _print_style(report: dict) -> None:
+def _print_style(report: dict[str, Any]) -> None:
     columns = (Column("model", key_column=True), *(Column(c, justify="right") for c in (
         "tokens", "emoji", "headers", "lists", "bold", "rating (raw)", "rank", "style-controlled", "rank sc")),
         Column("flag"))
@@ -306,7 +306,7 @@ def contamination_command(
     _write_json(json_out, report)
 
 
-async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> dict:
+async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> dict[str, Any]:
     from glassboard.audit.contamination import audit_contamination, planned_generations
     from glassboard.models.hub import ModelHub
 
@@ -316,7 +316,7 @@ async def _contamination(registry: Any, model: str, task: Any, dataset: Any, opt
             return await audit_contamination(hub, model, task, dataset.samples, options, advance)
 
 
-def _print_contamination(report: dict) -> None:
+def _print_contamination(report: dict[str, Any]) -> None:
     console = stdout()
     console.print(f"[bold]contamination[/] {report['model']['name']} on {report['task']} ({report['items']} items): "
                   f"{_verdict_style(report['verdict'])}")
@@ -342,7 +342,7 @@ def _print_contamination(report: dict) -> None:
     console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s[/]")
 
 
-def _contamination_listing(report: dict) -> Listing:
+def _contamination_listing(report: dict[str, Any]) -> Listing:
     columns = (Column("probe", key_column=True), Column("verdict"), Column("ci_low"), Column("ci_high"),
                Column("reason"))
     rows = [(key, probe["verdict"], probe.get("ci_low"), probe.get("ci_high"), probe.get("reason"))
@@ -391,7 +391,7 @@ def providers_command(
     _write_json(json_out, report)
 
 
-async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> dict:
+async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> dict[str, Any]:
     from glassboard.audit.providers import audit_providers
     from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
@@ -403,7 +403,7 @@ async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, 
             return await audit_providers(hub, models, task, dataset, options, advance, eval_progress=bar)
 
 
-def _providers_listing(report: dict) -> Listing:
+def _providers_listing(report: dict[str, Any]) -> Listing:
     columns = tuple(Column(key, key_column=key == "model") for key in (
         "model", "accuracy", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "unparsed_rate",
         "truncated_rate", "identity", "identity_p", "flagged"))
@@ -417,7 +417,7 @@ def _providers_listing(report: dict) -> Listing:
     return Listing(f"providers · {report['task']}", columns, rows)
 
 
-def _print_providers(report: dict) -> None:
+def _print_providers(report: dict[str, Any]) -> None:
     columns = (Column("endpoint", key_column=True), Column("accuracy [95% CI]"), Column("vs reference [95% CI]"),
                Column("unparsed"), Column("truncated"), Column("identity"), Column("flag"))
     rows = []

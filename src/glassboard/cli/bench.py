@@ -5,13 +5,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stderr, stdout
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
+
+if TYPE_CHECKING:
+    from glassboard.bench.claims import ClaimCheck
+    from glassboard.bench.runner import RunResult
+    from glassboard.bench.summary import RunSummary
+    from glassboard.bench.tasks import Dataset, Task
+    from glassboard.models.registry import Registry, Variant
 
 TASK_NAMES = "gsm8k, math500, math-l5, mmlu-pro, gpqa-diamond"
 
@@ -89,7 +97,8 @@ def eval_command(
                  f"{result.log_path}; re-run the same command to resume")
 
 
-async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, log_dir: Path, progress: bool):
+async def _run(registry: Registry, variant: Variant, task: Task, dataset: Dataset, epochs: int, concurrency: int,
+               log_dir: Path, progress: bool) -> RunResult:
     from glassboard.bench.runner import run_eval
     from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
@@ -107,7 +116,7 @@ def _fmt(value: float | None, pct: bool = False) -> str:
     return f"{value:.1%}" if pct else f"{value:.3f}"
 
 
-def show_data_warnings(warnings, shown: int = 10) -> None:
+def show_data_warnings(warnings: Sequence[Any], shown: int = 10) -> None:
     """Each data warning on stderr (the first `shown`); all of them are in the JSON summary."""
     from rich.markup import escape
 
@@ -119,7 +128,7 @@ def show_data_warnings(warnings, shown: int = 10) -> None:
                       "data_warnings)", highlight=False, soft_wrap=True)
 
 
-def _scores_listing(summary) -> Listing:
+def _scores_listing(summary: RunSummary) -> Listing:
     """One row per scoring, for --format csv (json writes the whole summary)."""
     columns = (Column("scoring", key_column=True), Column("accuracy"), Column("ci_low"), Column("ci_high"),
                Column("se"), Column("unparsed_rate"), Column("n"), Column("questions"), Column("errors"),
@@ -133,7 +142,7 @@ def _scores_listing(summary) -> Listing:
     return Listing(f"{summary.task} · {summary.model}", columns, rows)
 
 
-def _print_summary(result, summary, source: str, check) -> None:
+def _print_summary(result: RunResult, summary: RunSummary, source: str, check: ClaimCheck | None) -> None:
     from rich.markup import escape
 
     console = stdout()

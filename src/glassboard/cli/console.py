@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from glassboard.models.registry import Registry
 
 ConfigOption = Annotated[
     Path | None,
@@ -45,7 +48,7 @@ def clean_errors() -> Iterator[None]:
         fail("interrupted", code=130)
 
 
-def load_registry(config: Path | None):  # -> Registry (import kept lazy for CLI start-up)
+def load_registry(config: Path | None) -> Registry:  # (the import is kept lazy for CLI start-up)
     from glassboard.models.registry import Registry
 
     return Registry.load(config)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, load_registry, stdout
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit, short_hash
+
+if TYPE_CHECKING:
+    from glassboard.models.registry import Registry
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +46,8 @@ def chat_command(
         asyncio.run(_chat(registry, variant.name, prompt, temperature, max_tokens, seed))
 
 
-async def _chat(registry, name: str, prompt: str, temperature, max_tokens, seed) -> None:
+async def _chat(registry: Registry, name: str, prompt: str, temperature: float | None, max_tokens: int | None,
+                seed: int | None) -> None:
     from glassboard.models.hub import ModelHub
     from glassboard.models.types import Completion, SamplingParams
 

@@ -12,14 +12,13 @@ Why one place: `glassboard models | grep chat-exp` and an 80-column terminal mus
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TextIO
 
 import typer
 from rich.console import Console
@@ -88,7 +87,7 @@ class Listing:
 
 
 def emit(listings: Listing | Sequence[Listing], fmt: OutputFormat, *, document: Any = None,
-         file: io.TextIOBase | None = None) -> None:
+         file: TextIO | None = None) -> None:
     """Write `listings` to stdout (or `file`) in `fmt`; `document` is the JSON to write instead of the rows."""
     listings = [listings] if isinstance(listings, Listing) else list(listings)
     out = file if file is not None else sys.stdout

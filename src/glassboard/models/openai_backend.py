@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from glassboard.models.types import BackendResult, Message, ModelError, SamplingParams, TokenLogprob
+from glassboard.models.types import BackendResult, ErrorKind, Message, ModelError, SamplingParams, TokenLogprob
 
 # Why plain HTTP + a small SSE parser instead of openai.AsyncOpenAI (changed for the bench runner, issue 5):
 # against a loopback server answering after 0.5 s (2,000 requests, 100 concurrent) the SDK cost 3.4-4.3 ms of CPU
@@ -145,7 +145,9 @@ class OpenAIBackend:
 
 def _status_error(response: aiohttp.ClientResponse, body: bytes, url: str) -> ModelError:
     status = response.status
-    kind = "rate_limit" if status == 429 else "server" if status >= 500 else "not_found" if status == 404 else "refused"
+    kind: ErrorKind = (
+        "rate_limit" if status == 429 else "server" if status >= 500 else "not_found" if status == 404 else "refused"
+    )
     retry_after = response.headers.get("retry-after")
     text = body[:300].decode("utf-8", "replace").strip()
     try:

@@ -23,6 +23,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -92,7 +93,7 @@ def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None) -> s
     return f"data: {json.dumps(data)}\n\n"
 
 
-async def _events(body: dict[str, Any], text: str, scenario: str):
+async def _events(body: dict[str, Any], text: str, scenario: str) -> AsyncIterator[str]:
     words = re.findall(r"\S+\s*", text) or [""]
     flood = re.fullmatch(r"flood(\d+)x(\d+)", scenario)
     if flood:

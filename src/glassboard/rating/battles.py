@@ -167,7 +167,7 @@ def _count_ok(value: Any) -> bool:
         return 0 <= value < math.inf
     if value is None:
         return True
-    return kind is not bool and isinstance(value, numbers.Real) and 0 <= value < math.inf
+    return kind is not bool and isinstance(value, numbers.Real) and 0 <= float(value) < math.inf
 
 
 def _check_metadata(value: Any) -> dict[str, Any] | None:

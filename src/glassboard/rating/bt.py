@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -13,7 +13,7 @@ from scipy.sparse import csr_matrix
 from scipy.special import expit
 
 from glassboard.rating.errors import RatingError
-from glassboard.rating.identify import determined
+from glassboard.rating.identify import determined, determined_models
 from glassboard.rating.result import CENTER, Ratings, fitted_ratings, unbounded
 from glassboard.rating.table import A_WINS, B_WINS, BOTHBAD, BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
@@ -315,7 +315,33 @@ def fit_bt_table(
     fitted = fitted_ratings(table, theta, method="bt", ci=ci, n_battles=int(pc.n.sum()), cov_theta=cov_t,
                             samples_theta=samples_t, model_cov=model_cov, rounds=rounds, seed=seed, anchor=anchor,
                             anchor_rating=anchor_rating)
-    return fitted if ci == "none" or votes_determine(table, bothbad) else unbounded(fitted)
+    if ci == "none":
+        return fitted
+    _, keep = outcome_scores(table, bothbad)
+    core = determined_models(table.a[keep], table.b[keep], table.outcome[keep], table.n_models)
+    if core.all():
+        return fitted
+    k = None if anchor is None else table.models.index(anchor)
+    if core.sum() < 2 or (k is not None and not core[k]):
+        return unbounded(fitted)  # no two models (or not the anchor) have a determined distance: nothing is known
+    inner = fit_bt_table(table.subset(core[table.a] & core[table.b]), ci=ci, rounds=rounds, seed=seed,
+                         bothbad=bothbad, reweight=reweight, anchor=anchor, anchor_rating=anchor_rating, ridge=ridge,
+                         threads=threads)
+    return on_core_scale(fitted, inner, core)
+
+
+def on_core_scale(full: Ratings, inner: Ratings, core: np.ndarray) -> Ratings:
+    """`full` re-centred on the determined models (`core`, fitted alone as `inner`): they get `inner`'s ratings and
+    intervals (mean 1000 over them, or the anchor's position), the others their full-fit rating moved by the same
+    shift and an unbounded interval. Battles between the core and the rest do not move the core's estimate (in the
+    limit the likelihood gives them probability 1), so `inner` is the core's part of the maximum-likelihood fit."""
+    idx = np.flatnonzero(core)
+    shift = float(np.mean(inner.ratings) - np.mean(full.ratings[idx]))
+    ratings = full.ratings + shift
+    ratings[idx] = inner.ratings
+    low, high = np.full(len(full.models), -np.inf), np.full(len(full.models), np.inf)
+    low[idx], high[idx] = inner.ci_low, inner.ci_high
+    return replace(full, ratings=ratings, ci_low=low, ci_high=high, cov=None, samples=None)
 
 
 def votes_determine(table: BattleTable, bothbad: str) -> bool:

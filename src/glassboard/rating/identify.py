@@ -46,6 +46,14 @@ def determined(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, n_models: int)
     return bool(n_parts == 1)
 
 
+def determined_models(a: np.ndarray, b: np.ndarray, outcome: np.ndarray, n_models: int) -> np.ndarray:
+    """Mask of the models whose ratings relative to each other the votes determine: the largest strongly connected
+    part of the "beat or tied" graph (the first such part when several are equally large). Every other model never
+    lost, or never won, against some group, so its distance to these is unbounded. All true when determined()."""
+    _, labels = connected_components(result_graph(a, b, outcome, n_models), directed=True, connection="strong")
+    return np.asarray(labels == np.argmax(np.bincount(labels)))
+
+
 def rank_deficient(gram: np.ndarray) -> bool:
     """True when the (augmented, positive semi-definite) Gram matrix of a design is numerically singular."""
     eig = np.linalg.eigvalsh(gram)

@@ -20,6 +20,7 @@ from glassboard.rating.result import CENTER, Ratings, rounded
 from glassboard.rating.style import fit_style_table
 from glassboard.rating.table import A_WINS, B_WINS, BOTHBAD, BattleTable, as_table, prepare
 from glassboard.rating.threads import blas_threads
+from glassboard.schema import LeaderboardRow, StyleStanding
 
 ROW_KEYS = ("model", "rating", "ci_low", "ci_high", "rank", "rank_ub", "votes")
 STYLE_KEYS = ("style_rating", "style_ci_low", "style_ci_high", "style_rank", "style_rank_ub", "rank_shift")
@@ -29,14 +30,15 @@ STYLE_KEYS = ("style_rating", "style_ci_low", "style_ci_high", "style_rank", "st
 class Leaderboard:
     """Both views of one set of battles.
 
-    `rows` (best first: by the style-controlled rating when style control is on) are plain dicts with the
-    keys of ROW_KEYS, plus STYLE_KEYS with style control and `elo` when asked for, ready for JSON.
+    `entries` (best first: by the style-controlled rating when style control is on) are typed rows
+    (schema.LeaderboardRow); `rows` is their JSON form: dicts with the keys of ROW_KEYS, plus STYLE_KEYS with
+    style control and `elo` when asked for.
     `models` is the row order, and the matrices are indexed in it: battle counts, observed win fraction
     (row model's wins plus half its ties, over the battles of the pair; NaN where they never met) and the
     raw model's predicted win probability.
     """
 
-    rows: list[dict[str, Any]]
+    entries: list[LeaderboardRow]
     raw: Ratings
     style: Ratings | None
     models: list[str]
@@ -50,7 +52,12 @@ class Leaderboard:
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def style_coefficients(self) -> list[dict[str, object]]:
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as JSON-ready dicts (what the arena's API, the CLI and the files show)."""
+        return [entry.to_json() for entry in self.entries]
+
+    @property
+    def style_coefficients(self) -> list[dict[str, Any]]:
         """Style coefficients (log-odds per standard deviation of each feature) with 95% intervals."""
         return self.style.style_coefficients() if self.style is not None else []
 
@@ -60,10 +67,11 @@ class Leaderboard:
 
     def to_csv(self) -> str:
         """The rows as CSV with a header line."""
+        rows = self.rows
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(self.rows[0]) if self.rows else list(ROW_KEYS))
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else list(ROW_KEYS))
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows(rows)
         return buf.getvalue()
 
     def matrices(self) -> dict[str, Any]:
@@ -121,16 +129,16 @@ def leaderboard(
         if style_control:
             table, usable = complete_rows(table, features, on_invalid)
         table = prepare(table, connected=connected)
-        common = {"bothbad": bothbad, "anchor": anchor, "anchor_rating": anchor_rating}
-        fit = {"ci": ci, "seed": seed, "reweight": reweight, "threads": threads, **common}
-        raw = fit_bt_table(table, rounds=raw_rounds, **fit)
+        raw = fit_bt_table(table, ci=ci, rounds=raw_rounds, seed=seed, bothbad=bothbad, reweight=reweight,
+                           anchor=anchor, anchor_rating=anchor_rating, threads=threads)
         style = None
         if style_control:
             try:
-                style = fit_style_table(table, usable, rounds=style_rounds, **fit)
+                style = fit_style_table(table, usable, ci=ci, rounds=style_rounds, seed=seed, bothbad=bothbad,
+                                        reweight=reweight, anchor=anchor, anchor_rating=anchor_rating, threads=threads)
             except StyleNotIdentified as err:
                 warnings.warn(f"{err}; showing the raw rating only", RatingWarning, 2)
-        elo_r = elo_table(table, **common) if elo else None
+        elo_r = elo_table(table, bothbad=bothbad, anchor=anchor, anchor_rating=anchor_rating) if elo else None
     messages = [str(w.message) for w in caught if issubclass(w.category, RatingWarning)]
     for w in caught:  # hand every warning on to the caller's filters
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -145,37 +153,28 @@ def _assemble(
     order = np.lexsort((np.arange(len(key)), -key))
     if style is not None:
         s_rank, s_rank_ub = style.rank(), style.rank_ub()
-    rows = []
+    entries = []
     for i in order:
-        row: dict[str, Any] = {
-            "model": raw.models[i],
-            "rating": _r(raw.ratings[i]),
-            "ci_low": _r(raw.ci_low[i]),
-            "ci_high": _r(raw.ci_high[i]),
-            "rank": int(rank[i]),
-            "rank_ub": int(rank_ub[i]),
-            "votes": int(raw.votes[i]),
-        }
+        standing = None
         if style is not None:
-            row.update(
-                style_rating=_r(style.ratings[i]),
-                style_ci_low=_r(style.ci_low[i]),
-                style_ci_high=_r(style.ci_high[i]),
-                style_rank=int(s_rank[i]),
-                style_rank_ub=int(s_rank_ub[i]),
+            standing = StyleStanding(
+                rating=_r(style.ratings[i]), ci_low=_r(style.ci_low[i]), ci_high=_r(style.ci_high[i]),
+                rank=int(s_rank[i]), rank_ub=int(s_rank_ub[i]),
                 # positive: the model climbs under style control (LMArena's arrows compare Rank(UB)s)
                 rank_shift=int(rank_ub[i] - s_rank_ub[i]),
             )
-        if elo is not None:
-            row["elo"] = _r(elo.ratings[i])
-        rows.append(row)
+        entries.append(LeaderboardRow(
+            model=raw.models[i], rating=_r(raw.ratings[i]), ci_low=_r(raw.ci_low[i]), ci_high=_r(raw.ci_high[i]),
+            rank=int(rank[i]), rank_ub=int(rank_ub[i]), votes=int(raw.votes[i]), style=standing,
+            elo=_r(elo.ratings[i]) if elo is not None else None,
+        ))
     counts, wins = _pair_matrices(table)
     with np.errstate(invalid="ignore", divide="ignore"):
         frac = np.where(counts > 0, wins / np.maximum(counts, 1), np.nan)
     np.fill_diagonal(frac, np.nan)
     ix = np.ix_(order, order)
     return Leaderboard(
-        rows=rows,
+        entries=entries,
         raw=raw,
         style=style,
         models=[raw.models[i] for i in order],

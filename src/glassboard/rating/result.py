@@ -79,7 +79,7 @@ class Ratings:
             for i in order
         ]
 
-    def style_coefficients(self) -> list[dict[str, object]]:
+    def style_coefficients(self) -> list[dict[str, Any]]:
         """The style coefficients with their intervals (empty for a plain fit)."""
         return [
             {

@@ -179,8 +179,8 @@ class _Blocks:
             results = list(self.pool.map(lambda a: _evaluate(a[0], params, a[1], level), jobs))
         f = sum(r[0] for r in results)
         grad = np.sum([r[1] for r in results], axis=0)
-        hess = np.sum([r[2] for r in results], axis=0) if level >= 1 else None
-        score_outer = np.sum([r[3] for r in results], axis=0) if level >= 2 else None
+        hess = np.sum([r[2] for r in results if r[2] is not None], axis=0) if level >= 1 else None
+        score_outer = np.sum([r[3] for r in results if r[3] is not None], axis=0) if level >= 2 else None
         return f, grad, hess, score_outer
 
     def close(self) -> None:

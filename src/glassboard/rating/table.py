@@ -286,10 +286,16 @@ def _warn_separation(table: BattleTable, graph: Any) -> None:
     n_parts, labels = connected_components(graph, directed=True, connection="strong")
     if n_parts == 1:
         return
-    odd = np.flatnonzero(labels != np.argmax(np.bincount(labels)))
+    core = labels == np.argmax(np.bincount(labels))
+    odd = np.flatnonzero(~core)
+    scale = (
+        f"the other {int(core.sum())} are rated with intervals on a scale centred on them (mean 1000)"
+        if core.sum() >= 2 else "no two models have a determined rating difference, so no interval is reported"
+    )
     warnings.warn(
         f"{len(odd)} model(s) never lost, or never won, against some group of the others, so their "
-        f"ratings are not determined by the votes (only bounded by regularisation): {table.names(odd, 20)}",
+        f"ratings are not determined by the votes (only bounded by regularisation; interval not determined): "
+        f"{table.names(odd, 20)}; {scale}",
         RatingWarning,
         stacklevel=3,
     )

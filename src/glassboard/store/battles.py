@@ -15,13 +15,13 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 
 from glassboard.schema import BATTLE_COLUMNS as SCHEMA_COLUMNS
 from glassboard.schema import BATTLE_STATUSES as STATUSES
-from glassboard.store.db import is_sqlite, make_engine, normalize_url, upgrade
-from glassboard.store.tables import BattleRow, Meta, TurnRow, VariantRow
+from glassboard.store.db import StoreError, is_sqlite, make_engine, normalize_url, upgrade
+from glassboard.store.tables import Base, BattleRow, Meta, TurnRow, VariantRow
 
 # The arena's hot-path statements, built once on the tables (not the ORM classes) with bound parameters: building
 # `insert(BattleRow).values(**row)` per call went through the ORM bulk-persistence plugin and re-coerced every
 # value, which was ~70% of the store's CPU (create + finish + read + vote: 2.6 -> see docs/arena.md "Speed").
-_BATTLES, _TURNS = BattleRow.__table__, TurnRow.__table__
+_BATTLES, _TURNS = Base.metadata.tables[BattleRow.__tablename__], Base.metadata.tables[TurnRow.__tablename__]
 _INSERT_BATTLE = insert(_BATTLES)
 _INSERT_TURN = insert(_TURNS)
 # The hot writes execute row by row, never executemany: psycopg runs executemany in pipeline mode, whose wait loop
@@ -70,16 +70,19 @@ class Store:
         except Exception:  # noqa: BLE001 - a concurrent first start inserted it; read theirs
             pass
         with self.engine.begin() as conn:
-            return conn.scalar(select(Meta.value).where(Meta.key == key))
+            stored = conn.scalar(select(Meta.value).where(Meta.key == key))
+        if stored is None:
+            raise StoreError(f"the meta table has no value for {key!r} after creating it")
+        return stored
 
     # -------------------------------------------------------------------------------------- variants
-    def sync_variants(self, variants: Iterable[Any], origin: str = "registry", spec: dict | None = None, *,
+    def sync_variants(self, variants: Iterable[Any], origin: str = "registry", spec: dict[str, Any] | None = None, *,
                       conn: Connection | None = None) -> list[str]:
         """Insert (id, name) pairs not seen before; mark registry-retired ones retired. Returns the new ids."""
         now = time.time()
         new: list[str] = []
         with self._begin(conn) as conn:
-            known = {(row.id, row.name): row for row in conn.execute(
+            known: dict[tuple[str, str], Any] = {(row.id, row.name): row for row in conn.execute(
                 select(VariantRow.id, VariantRow.name, VariantRow.retired))}
             for variant in variants:
                 snap = variant.snapshot()
@@ -137,8 +140,9 @@ class Store:
         return True
 
     def finish_turn(
-        self, battle_id: str, turn: int, status: str, conversation_a: list, conversation_b: list,
-        answers: dict[str, dict[str, Any]], error: str | None = None, *, conn: Connection | None = None,
+        self, battle_id: str, turn: int, status: str, conversation_a: list[dict[str, Any]],
+        conversation_b: list[dict[str, Any]], answers: dict[str, dict[str, Any]], error: str | None = None, *,
+        conn: Connection | None = None,
     ) -> None:
         """Record both answers of a turn (text, timing, error) and the battle's new status and conversations."""
         with self._begin(conn) as conn:
@@ -183,7 +187,7 @@ class Store:
 
     def vote_count(self) -> int:
         with self.engine.connect() as conn:
-            return int(conn.scalar(select(func.count()).select_from(BattleRow).where(BattleRow.status == "voted")))
+            return conn.scalar(select(func.count()).select_from(BattleRow).where(BattleRow.status == "voted")) or 0
 
     def battle_counts(self, public_before: float | None = None) -> dict[tuple[str | None, str], dict[str, int]]:
         """Per (variant id, name): battles it took part in, votes (voted battles) and failed battles.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -51,7 +52,7 @@ def make_engine(url: str, *, pool_size: int = 10, sqlite_sync: str = "full", aut
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API connection
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:  # a DB-API connection (sqlite3)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={sqlite_sync.upper()}")

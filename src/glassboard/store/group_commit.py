@@ -115,7 +115,7 @@ class GroupCommitWriter:
                 log.debug("closing a writer connection failed", exc_info=True)
 
     def _deliver(self, batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, bool, Any]]] = {}
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
         for (_, _, loop, future), (ok, value) in zip(batch, outcomes, strict=True):
             by_loop.setdefault(loop, []).append((future, ok, value))
         for loop, results in by_loop.items():
@@ -130,7 +130,7 @@ def _call(item: _Item, conn: Connection) -> Any:
     return fn(*args, conn=conn)
 
 
-def _resolve(results: list[tuple[asyncio.Future, bool, Any]]) -> None:
+def _resolve(results: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
     for future, ok, value in results:
         if future.done():  # the request was cancelled (client gone); the write is committed all the same
             continue

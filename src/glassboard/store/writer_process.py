@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from glassboard.store.db import StoreError
-from glassboard.store.group_commit import GroupCommitWriter
+from glassboard.store.group_commit import GroupCommitWriter, _Item
 
 log = logging.getLogger("glassboard.store")
 
@@ -45,7 +45,7 @@ class ProcessGroupCommitWriter:
         self.threads = threads
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, asyncio.Future[Any]] = {}
         self._ids = itertools.count()
         self._starting: asyncio.Lock | None = None
 
@@ -124,7 +124,7 @@ class _PipeWriter(GroupCommitWriter):
         self._out_lock = threading.Lock()
         super().__init__(engine, threads=threads)
 
-    def _deliver(self, batch: list, outcomes: list[tuple[bool, Any]]) -> None:
+    def _deliver(self, batch: list[_Item], outcomes: list[tuple[bool, Any]]) -> None:
         results = [(request, ok, value if ok else _picklable(value))
                    for (_, _, _, request), (ok, value) in zip(batch, outcomes, strict=True)]
         data = pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL)
