@@ -101,9 +101,9 @@ def test_only_the_cli_imports_typer_or_rich() -> None:
 
 # Exceptions used only as control flow inside one module: raised and caught there, never seen by a caller.
 INTERNAL_EXCEPTIONS = {
-    "glassboard.arena.fastlane._ClientGone",  # the client hung up mid-request; the handler drops the request
     "glassboard.arena.streaming._SideFailed",  # one side of a battle failed; turned into the battle's failed status
     "glassboard.rating.columnar._Fallback",  # the fast Parquet path does not apply; the row reader takes over
+    "glassboard.arena.server._HeadTooLarge",  # stops httptools' parser; the protocol answers 431 itself
 }
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glassboard.models.types import Completion, ModelError
+from glassboard.schema import GlassboardError
 
 log = logging.getLogger("glassboard.arena")
 
@@ -109,7 +110,7 @@ FailTurn = Callable[[str, int, str], Awaitable[None]]
 Render = Callable[[str], Awaitable[str]]
 
 
-class AnswerTooLong(Exception):
+class AnswerTooLong(GlassboardError):
     """A backend went past the answer's length limit."""
 
 
