@@ -182,3 +182,29 @@ def test_llama4_miniature_is_caught_by_the_style_audit(tmp_path: Path) -> None:
     assert report["flagged"] == ["smollm2-135m-chat-exp"]
     assert rows["smollm2-135m-chat-exp"]["emoji"] > rows["smollm2-135m"]["emoji"]
     assert rows["smollm2-135m-chat-exp"]["rank"] == 1
+
+
+def test_three_votes_audit_raw_only_and_say_why(tmp_path: Path) -> None:
+    """Too few votes to determine style control: the audit shows raw ratings only, says so, flags nothing, and
+    never prints a traceback or a made-up style-controlled interval (it crashed on the missing values before)."""
+    def turn(text: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": "hi"}, {"role": "assistant", "content": text}]
+
+    rows = [
+        {"model_a": "a", "model_b": "b", "winner": "model_a", "conversation_a": turn("hello **there**"),
+         "conversation_b": turn("yo")},
+        {"model_a": "a", "model_b": "b", "winner": "model_b", "conversation_a": turn("hello"),
+         "conversation_b": turn("yo yo yo")},
+        {"model_a": "b", "model_b": "a", "winner": "model_a", "conversation_a": turn("x"),
+         "conversation_b": turn("hello 😀")},
+    ]
+    path = tmp_path / "three.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = audit_style(path)
+    assert report["style_identified"] is False and report["flagged"] == []
+    assert all(v["style_rating"] is None for v in report["variants"])
+    assert any("raw rating only" in w for w in report["warnings"])
+    result = runner.invoke(app, ["audit", "style", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "not determined by these votes: raw ratings only" in result.output
+    assert "Traceback" not in result.output and "None" not in result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 
 from glassboard.models.types import ConfigError
+from glassboard.rating.errors import RatingWarning
 from glassboard.schema import LeaderboardRow
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold", "emoji")  # the order of BattleTable.counts
@@ -136,7 +138,9 @@ def audit_style(
         raise ConfigError(f"ci must be one of {', '.join(CI_METHODS)} and on_invalid 'error' or 'skip', "
                           f"got {ci!r} and {on_invalid!r}")
     table = as_table(battles, include_flagged=include_flagged, on_invalid=on_invalid)
-    board = leaderboard(table, style_control=True, ci=ci, rounds=rounds, seed=seed, on_invalid=on_invalid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RatingWarning)  # collected in board.warnings and reported with the audit
+        board = leaderboard(table, style_control=True, ci=ci, rounds=rounds, seed=seed, on_invalid=on_invalid)
     profile = style_profile(table)
     flags = style_flags(board.entries)
     variants = []
@@ -158,6 +162,7 @@ def audit_style(
         "excluded": board.excluded,
         "variants": variants,
         "flagged": [v["model"] for v in variants if v["flagged"]],
+        "style_identified": board.style is not None,
         "style_coefficients": board.style_coefficients,
         "rule": RULE,
         "ci": ci,

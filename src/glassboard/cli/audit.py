@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stderr, stdout
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
@@ -251,17 +252,35 @@ def _style_listing(report: dict[str, Any]) -> Listing:
     return Listing(f"style audit · {report['source']}", columns, rows)
 
 
+def _interval(value: float | None, low: float | None, high: float | None) -> str:
+    """'1032 [990, 1075]'; 'not determined' where the votes do not bound it (docs/rating.md §3)."""
+    if value is None:
+        return "not determined"
+    bounds = "not determined" if low is None or high is None else f"{low:.0f}, {high:.0f}"
+    return f"{value:.0f} [{bounds}]"
+
+
 def _print_style(report: dict[str, Any]) -> None:
-    columns = (Column("model", key_column=True), *(Column(c, justify="right") for c in (
-        "tokens", "emoji", "headers", "lists", "bold", "rating (raw)", "rank", "style-controlled", "rank sc")),
-        Column("flag"))
-    rows = [(v["model"], _fmt(v["tokens"], 1), _fmt(v["emoji"], 2), _fmt(v["headers"], 2), _fmt(v["lists"], 2),
-             _fmt(v["bold"], 2), f"{v['rating']:.0f} [{v['ci_low']:.0f}, {v['ci_high']:.0f}]", str(v["rank"]),
-             f"{v['style_rating']:.0f} [{v['style_ci_low']:.0f}, {v['style_ci_high']:.0f}]", str(v["style_rank"]),
-             "rank from style" if v["flagged"] else "") for v in report["variants"]]
+    identified = report.get("style_identified", True)
+    names = ("tokens", "emoji", "headers", "lists", "bold", "rating (raw)", "rank",
+             *(("style-controlled", "rank sc") if identified else ()))
+    columns = (Column("model", key_column=True), *(Column(c, justify="right") for c in names), Column("flag"))
+    rows = []
+    for v in report["variants"]:
+        style = ((_interval(v["style_rating"], v["style_ci_low"], v["style_ci_high"]), str(v["style_rank"]))
+                 if identified else ())
+        rows.append((v["model"], _fmt(v["tokens"], 1), _fmt(v["emoji"], 2), _fmt(v["headers"], 2),
+                     _fmt(v["lists"], 2), _fmt(v["bold"], 2), _interval(v["rating"], v["ci_low"], v["ci_high"]),
+                     str(v["rank"]), *style, "rank from style" if v["flagged"] else ""))
     emit(Listing(f"style audit · {report['source']} · {report['battles']} battles", columns, rows),
          OutputFormat.table)
     console = stdout()
+    for warning in report.get("warnings", []):
+        stderr().print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False, soft_wrap=True)
+    if not identified:
+        console.print("  [yellow]style control is not determined by these votes: raw ratings only, nothing "
+                      "flagged[/]")
+        return
     for v in report["variants"]:
         for reason in v["reasons"]:
             console.print(f"  [red]{v['model']}[/]: {reason}")

@@ -20,11 +20,12 @@ ConfigOption = Annotated[
 
 
 def stdout() -> Console:
-    return Console()
+    """Rich console on stdout; lines of text are never wrapped (a pipe or grep sees one line per message)."""
+    return Console(soft_wrap=True)
 
 
 def stderr() -> Console:
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
