@@ -41,6 +41,13 @@ def eval_command(
                                                            "(a different variant id).")] = None,
     config: ConfigOption = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    protocol: Annotated[str | None, typer.Option(help="Ask and score under this protocol (see `glassboard "
+                                                      "protocols`; default glassboard).")] = None,
+    protocol_file: Annotated[Path | None, typer.Option(help="A protocol TOML file of your own.")] = None,
+    fewshot: Annotated[Path | None, typer.Option(help="Few-shot exemplars in the hub's field names, for protocols "
+                                                      "that need them.")] = None,
+    shuffle: Annotated[bool | None, typer.Option("--shuffle/--no-shuffle", help="Override the protocol's option "
+                                                 "order (a different protocol hash).")] = None,
 ) -> None:
     """Run a benchmark on MODEL; prints strict and lenient accuracy with 95% CIs, the unparsed rate, model errors
     and where the per-sample records are. Re-running the same command resumes."""
@@ -48,22 +55,32 @@ def eval_command(
         from glassboard.bench.claims import check_claim, parse_claim
         from glassboard.bench.runner import with_overrides
         from glassboard.bench.tasks import get_task
+        from glassboard.cli.protocols import ProtocolRun, claim_line, prepare_protocol, protocol_line, split_claim
 
-        claim_value = parse_claim(claim) if claim is not None else None
+        claim_text, claim_protocol = split_claim(claim) if claim is not None else (None, None)
+        claim_value = parse_claim(claim_text) if claim_text is not None else None
         bench_task = get_task(task)
+        renderer = prepare_protocol(bench_task, protocol or claim_protocol, protocol_file, fewshot, shuffle)
         registry = load_registry(config)
-        variant = with_overrides(registry.get(model), max_tokens=max_tokens, temperature=temperature)
+        variant = with_overrides(with_overrides(registry.get(model), **renderer.protocol.sampling),
+                                 max_tokens=max_tokens, temperature=temperature)
         dataset = bench_task.load(data, limit)
         if concurrency is None:
             concurrency = int(variant.option("concurrency", 1 if variant.backend == "llama_cpp" else 32))
-        result = asyncio.run(_run(registry, variant, bench_task, dataset, epochs, concurrency, log_dir, progress))
+        result = asyncio.run(_run(registry, variant, bench_task, dataset, epochs, concurrency, log_dir, progress,
+                                  renderer))
         summary = result.summary
         check = check_claim(claim_value, summary.strict.ci, summary.lenient.ci) if claim_value is not None else None
-        _print_summary(result, dataset.source, check)
+        scored = ProtocolRun.of(renderer.protocol, summary)
+        _print_summary(result, dataset.source, None)  # the claim line below covers the protocol too
+        stdout().print(protocol_line(scored), highlight=False, soft_wrap=True)
+        if claim_value is not None:
+            stdout().print(claim_line(claim_value, scored), highlight=False, soft_wrap=True)
         if json_out is not None:
-            data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve())}
+            data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve()),
+                                        **scored.as_dict()}
             if check is not None:
-                data_out["claim"] = check.as_dict()
+                data_out["claim"] = {**check.as_dict(), **scored.claim(claim_value)}
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data_out, indent=2) + "\n", encoding="utf-8")
         if inspect_log is not None:
@@ -79,7 +96,8 @@ def eval_command(
                  f"{result.log_path}; re-run the same command to resume")
 
 
-async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, log_dir: Path, progress: bool):
+async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, log_dir: Path, progress: bool,
+               renderer=None):
     from glassboard.bench.runner import run_eval
     from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
@@ -88,7 +106,7 @@ async def _run(registry, variant, task, dataset, epochs: int, concurrency: int, 
         with eval_progress(f"{task.name} · {variant.name}", enabled=progress) as bar:
             return await run_eval(hub, variant, task, dataset.samples, epochs=epochs, concurrency=concurrency,
                                   log_dir=log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
-                                  progress=bar)
+                                  progress=bar, renderer=renderer)
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:
