@@ -163,3 +163,14 @@ class ProtocolRun:
                 "verdict_protocol": verdict(value, self.score.ci_low, self.score.ci_high),
                 "verdict_strict": verdict(value, *self.strict[1:]),
                 "verdict_lenient": verdict(value, *self.lenient[1:])}
+
+
+def question_credits(protocol: Protocol, records: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """Per question: mean credit over its scored epochs (for paired differences between protocols)."""
+    sums: dict[str, list[float]] = {}
+    for record in records:
+        if record.get("status") == "ok":
+            reading = read(protocol, str(record.get("response") or ""), str(record["target"]),
+                           str(record.get("letters") or ""))
+            sums.setdefault(str(record["id"]), []).append(reading.credit)
+    return {q: sum(v) / len(v) for q, v in sums.items()}

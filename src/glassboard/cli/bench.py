@@ -53,9 +53,12 @@ def eval_command(
     and where the per-sample records are. Re-running the same command resumes."""
     with clean_errors():
         from glassboard.bench.claims import check_claim, parse_claim
+        from glassboard.bench.claimsfile import split_claim
+        from glassboard.bench.protocol import prepare as prepare_protocol
+        from glassboard.bench.protocol_score import ProtocolRun
         from glassboard.bench.runner import with_overrides
         from glassboard.bench.tasks import get_task
-        from glassboard.cli.protocols import ProtocolRun, claim_line, prepare_protocol, protocol_line, split_claim
+        from glassboard.cli.protocols import claim_line, protocol_line
 
         claim_text, claim_protocol = split_claim(claim) if claim is not None else (None, None)
         claim_value = parse_claim(claim_text) if claim_text is not None else None
