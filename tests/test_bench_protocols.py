@@ -237,3 +237,21 @@ def test_unknown_protocol_bad_file_and_missing_fewshot_are_clear_errors(tmp_path
         load_file(bad)
     with pytest.raises(ProtocolError, match=r"is for task 'mmlu-pro', not 'gsm8k'"):
         prepare(get_task("gsm8k"), path=protocol_file(tmp_path, "wrong"))
+
+
+def test_gpqa_simple_evals_golden_prompt_and_ladder(tmp_path: Path) -> None:
+    # openai/simple-evals common.py QUERY_TEMPLATE_MULTICHOICE and ANSWER_PATTERN_MULTICHOICE, as quoted there.
+    task = get_task("gpqa-diamond")
+    sample = task.load(write_jsonl(tmp_path / "g.jsonl", gpqa_rows(1))).samples[0]
+    prompt = prepare(task, "simple-evals").render(sample, 1)
+    options = "\n".join(prompt.text.splitlines()[-4:])  # shuffled: checked below line by line
+    assert [line[:3] for line in options.splitlines()] == ["A) ", "B) ", "C) ", "D) "]
+    assert prompt.text == ("Answer the following multiple choice question. The last line of your response should be "
+                           "of the following format: 'Answer: $LETTER' (without quotes) where LETTER is one of ABCD. "
+                           "Think step by step before answering.\n\nWhich particle is number 0?\n\n" + options)
+    assert sorted(line[3:] for line in options.splitlines()) == sorted(sample.choices)
+    protocol = get_protocol("gpqa-diamond", "simple-evals")
+    assert extract(protocol, "Reasoning.\nAnswer: $C$") == ("C", "answer_line")
+    assert extract(protocol, "ANSWER : B\nAnswer: D") == ("B", "answer_line")  # the first match
+    assert extract(protocol, "answer: b")[0] == "b" and credit(protocol, "b", "B", "ABCD") == 0.0  # as written
+    assert extract(protocol, "**Answer:** C") == (None, None)  # markdown between label and colon: unparsed
