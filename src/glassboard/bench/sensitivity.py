@@ -49,10 +49,18 @@ class SensitivityRow:
     errors: int
     versus_first: PairedDifference | None  # this protocol minus the first, over shared questions
 
+    @property
+    def identical(self) -> bool:
+        """Every shared question scored the same as under the first protocol: no interval can be computed from
+        the spread (it would have zero width), so none is reported."""
+        return self.versus_first is not None and self.versus_first.diff.se == 0
+
     def as_dict(self) -> dict[str, Any]:
-        return {"protocol": self.run.protocol.as_dict(), **{k: v for k, v in self.run.score.as_dict().items()},
-                "errors": self.errors, "log": str(self.log),
-                "diff_vs_first": None if self.versus_first is None else self.versus_first.as_dict()}
+        diff = None if self.versus_first is None else self.versus_first.as_dict()
+        if diff is not None and self.identical:
+            diff.update(ci_low=None, ci_high=None, se=None, note="identical on every shared question")
+        return {"protocol": self.run.protocol.as_dict(), **self.run.score.as_dict(),
+                "errors": self.errors, "log": str(self.log), "diff_vs_first": diff}
 
 
 @dataclass(frozen=True, slots=True)

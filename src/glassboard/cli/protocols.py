@@ -176,7 +176,12 @@ def audit_protocols_command(
                       title=f"{bench_task.name} · {escape(variant.name)} · {report.questions} questions")
         for row in report.rows:
             s, d = row.run.score, row.versus_first
-            diff = "—" if d is None else _ci(d.diff.mean, d.diff.ci_low, d.diff.ci_high)
+            if d is None:
+                diff = "—"
+            elif row.identical:
+                diff = f"{_fmt(d.diff.mean)} (identical on all {d.n} questions: no interval)"
+            else:
+                diff = _ci(d.diff.mean, d.diff.ci_low, d.diff.ci_high)
             unparsed = "n/a" if s.unparsed_rate is None else f"{s.unparsed_rate:.1%}"
             table.add_row(row.run.protocol.name, _ci(s.accuracy, s.ci_low, s.ci_high), unparsed, diff,
                           str(row.errors))
@@ -184,7 +189,8 @@ def audit_protocols_command(
         console.print(table)
         gap = report.largest_gap
         if gap is not None:
-            console.print(f"largest gap: {gap[0]:.3f} ({gap[1]} above {gap[2]})", highlight=False, soft_wrap=True)
+            where = f"{gap[1]} above {gap[2]}" if gap[0] > 0 else "every protocol scored the same"
+            console.print(f"largest gap: {gap[0]:.3f} ({where})", highlight=False, soft_wrap=True)
         _write_json(json_out, report.as_dict())
 
 
