@@ -47,8 +47,11 @@ class ProtocolScore:
                 "unparsed_rate": self.unparsed_rate, "n": self.n, "rungs": self.rungs}
 
 
+_KINDS: dict[str, AnswerKind] = {"letter": "letter", "number": "number", "string-nocomma": "number", "math": "math"}
+
+
 def _kind(protocol: Protocol) -> AnswerKind:
-    return {"letter": "letter", "number": "number", "string-nocomma": "number", "math": "math"}[protocol.normaliser]
+    return _KINDS[protocol.normaliser]
 
 
 def extract(protocol: Protocol, response: str, letters: str = "") -> tuple[str | None, str | None]:

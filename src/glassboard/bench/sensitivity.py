@@ -7,7 +7,7 @@ largest gap; `check_claims` measures each claim under its protocol and under gla
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,10 +89,10 @@ class Sensitivity:
 async def sensitivity(hub: ModelHub, variant: Variant, task: Task, dataset: Dataset, renderers: Sequence[Renderer],
                       options: Options) -> Sensitivity:
     rows: list[SensitivityRow] = []
-    first: dict[str, float] | None = None
+    first: Mapping[Hashable, float] | None = None
     for renderer in renderers:
         result, run = await run_under(hub, variant, task, dataset, renderer, options)
-        credits = question_credits(renderer.protocol, result.summary.records)
+        credits: Mapping[Hashable, float] = question_credits(renderer.protocol, result.summary.records)
         diff = None
         if first is None:
             first = credits

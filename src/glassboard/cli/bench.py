@@ -82,7 +82,7 @@ def eval_command(
         if json_out is not None:
             data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve()),
                                         **scored.as_dict()}
-            if check is not None:
+            if check is not None and claim_value is not None:
                 data_out["claim"] = {**check.as_dict(), **scored.claim(claim_value)}
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(data_out, indent=2) + "\n", encoding="utf-8")
