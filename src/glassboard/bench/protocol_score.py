@@ -11,7 +11,7 @@ k options: never a random draw); `seeded-guess` (the MMLU-Pro scorer's own rule,
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -168,7 +168,7 @@ class ProtocolRun:
                 "verdict_lenient": verdict(value, *self.lenient[1:])}
 
 
-def question_credits(protocol: Protocol, records: Iterable[dict[str, Any]]) -> dict[str, float]:
+def question_credits(protocol: Protocol, records: Iterable[dict[str, Any]]) -> dict[Hashable, float]:
     """Per question: mean credit over its scored epochs (for paired differences between protocols)."""
     sums: dict[str, list[float]] = {}
     for record in records:
@@ -176,4 +176,5 @@ def question_credits(protocol: Protocol, records: Iterable[dict[str, Any]]) -> d
             reading = read(protocol, str(record.get("response") or ""), str(record["target"]),
                            str(record.get("letters") or ""))
             sums.setdefault(str(record["id"]), []).append(reading.credit)
-    return {q: sum(v) / len(v) for q, v in sums.items()}
+    means: dict[Hashable, float] = {q: sum(v) / len(v) for q, v in sums.items()}
+    return means

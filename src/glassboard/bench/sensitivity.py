@@ -92,7 +92,7 @@ async def sensitivity(hub: ModelHub, variant: Variant, task: Task, dataset: Data
     first: Mapping[Hashable, float] | None = None
     for renderer in renderers:
         result, run = await run_under(hub, variant, task, dataset, renderer, options)
-        credits: Mapping[Hashable, float] = question_credits(renderer.protocol, result.summary.records)
+        credits = question_credits(renderer.protocol, result.summary.records)
         diff = None
         if first is None:
             first = credits
