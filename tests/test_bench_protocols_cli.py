@@ -88,3 +88,10 @@ def test_sensitivity_and_claims_with_the_bundled_model(tmp_path: Path) -> None:
     assert set(row["verdicts"]) == {"official", "glassboard strict", "glassboard lenient"}
     assert set(row["verdicts"].values()) <= {"consistent", "below", "above", "unknown"}
     assert "holds under:" in checked.stdout
+
+
+def test_claim_protocol_must_match_the_run_protocol(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "g.jsonl", gsm8k_rows(2))
+    result = invoke("eval", "x", "--task", "gsm8k", "--data", str(data), "--protocol", "glassboard",
+                    "--claim", "40%@official")
+    assert result.exit_code == 2 and "--claim names protocol 'official' but --protocol is 'glassboard'" in result.output

@@ -63,6 +63,9 @@ def eval_command(
         claim_text, claim_protocol = split_claim(claim) if claim is not None else (None, None)
         claim_value = parse_claim(claim_text) if claim_text is not None else None
         bench_task = get_task(task)
+        if protocol and claim_protocol and protocol != claim_protocol:
+            fail(f"--claim names protocol '{claim_protocol}' but --protocol is '{protocol}': the claim is checked "
+                 "under the protocol it was made with; drop one of them")
         renderer = prepare_protocol(bench_task, protocol or claim_protocol, protocol_file, fewshot, shuffle)
         registry = load_registry(config)
         variant = with_overrides(with_overrides(registry.get(model), **renderer.protocol.sampling),
