@@ -1,6 +1,7 @@
 """Runner overhead: `glassboard eval` against a loopback OpenAI-compatible server that answers after a fixed latency.
 
     .venv/bin/python benchmarks/bench_runner.py [--n 2000] [--latency 0.5] [--concurrency 100 200] [--repeat 1]
+        [--protocol glassboard official]
 
 The scripted server runs in its own process (its CPU is not counted). The real CLI runs as a subprocess on a
 GSM8K-shaped file of N items built from ../shared/data/gsm8k/test.jsonl; wall time is measured around the whole
@@ -50,12 +51,13 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_once(workdir: Path, data: Path, config: Path, concurrency: int, n: int) -> tuple[float, float, dict]:
+def run_once(workdir: Path, data: Path, config: Path, concurrency: int, n: int,
+             protocol: str = "glassboard") -> tuple[float, float, dict]:
     log_dir = workdir / f"runs-c{concurrency}-{time.monotonic_ns()}"  # fresh: a reused log would resume
     summary = workdir / "summary.json"
     command = [sys.executable, "-m", "glassboard.cli", "eval", "scripted", "--task", "gsm8k", "--data", str(data),
                "--concurrency", str(concurrency), "--config", str(config), "--log-dir", str(log_dir),
-               "--json", str(summary)]
+               "--json", str(summary), "--protocol", protocol]
     started, started_unix = time.perf_counter(), time.time()
     process = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -82,6 +84,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[100, 200])
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--protocol", nargs="+", default=["glassboard"], help="GSM8K protocols to run under "
+                        "(issue 12: the protocol score is computed at summary time, inside the measured process)")
     args = parser.parse_args()
     if not GSM8K.is_file():
         raise SystemExit(f"GSM8K test split not found at {GSM8K}")
@@ -99,21 +103,23 @@ def main() -> None:
             )
             print(f"N = {args.n} samples, latency L = {args.latency} s, {os.cpu_count()} cores, "
                   f"python {sys.version.split()[0]}")
-            print(f"{'C':>5} {'ideal s':>8} {'wall s':>8} {'x ideal':>8} {'CPU s':>7} {'CPU ms/sample':>14} "
+            print(f"{'protocol':>12} {'C':>5} {'ideal s':>8} {'wall s':>8} {'x ideal':>8} {'CPU s':>7} "
+                  f"{'CPU ms/sample':>14} "
                   f"{'start-up':>9} {'requests':>9} {'tail':>6} {'server CPU s':>13} {'load':>5}  target")
-            for concurrency in args.concurrency:
+            for protocol, concurrency in ((p, c) for p in args.protocol for c in args.concurrency):
                 ideal = args.n * args.latency / concurrency
                 for _ in range(args.repeat):
                     load = os.getloadavg()[0]  # other processes on the machine slow the wall time down
                     server_before = process_cpu(server.pid)
-                    wall, cpu, phases = run_once(workdir, data, config, concurrency, args.n)
+                    wall, cpu, phases = run_once(workdir, data, config, concurrency, args.n, protocol)
                     server_cpu = process_cpu(server.pid) - server_before
                     per_sample = cpu / args.n * 1000
                     target = ""
                     if concurrency == 100:
                         ok = wall <= 1.15 * ideal and per_sample <= 3.0
                         target = f"wall <= {1.15 * ideal:.1f} s, CPU <= 3 ms: {'met' if ok else 'NOT met'}"
-                    print(f"{concurrency:>5} {ideal:>8.1f} {wall:>8.2f} {wall / ideal:>8.2f} {cpu:>7.2f} "
+                    print(f"{protocol:>12} {concurrency:>5} {ideal:>8.1f} {wall:>8.2f} {wall / ideal:>8.2f} "
+                          f"{cpu:>7.2f} "
                           f"{per_sample:>14.2f} {phases['startup']:>9.2f} {phases['requests']:>9.2f} "
                           f"{phases['tail']:>6.2f} {server_cpu:>13.2f} {load:>5.1f}  {target}")
             print(ANCHORS)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.bench.log import Key, LogWriter, default_log_path, read_log
+from glassboard.bench.protocol import Renderer
 from glassboard.bench.scoring import SCORER_VERSION, score
 from glassboard.bench.summary import RunSummary, summarize_contents
 from glassboard.bench.tasks import Prompt, Sample, Task, shuffle_seed
@@ -68,16 +69,23 @@ async def run_eval(
     data_sha256: str | None = None,
     progress: ProgressFn | None = None,
     stop_after: int = 5,
+    renderer: Renderer | None = None,
 ) -> RunResult:
     """Run `task` on `samples` x `epochs`, resuming from the log: finished samples are not requested again,
-    samples that ended in a model error are. Stops early after `stop_after` consecutive fatal errors."""
+    samples that ended in a model error are. Stops early after `stop_after` consecutive fatal errors.
+    `renderer` asks under a protocol (issue 12): its prompts, and a log file named by the protocol's hash."""
     if epochs < 1 or concurrency < 1:
         raise ConfigError(f"epochs and concurrency must be at least 1, got {epochs} and {concurrency}")
     if isinstance(variant, str):
         variant = hub.registry.get(variant)
     model = hub.get(variant)
     log_path = log_path or default_log_path(log_dir, task.name, variant.name, variant.id)
-    prompts = render(task, samples, epochs)
+    # --- protocols (issue 12): another protocol, another log (a resumed run never mixes protocols) ---
+    if renderer is not None:
+        log_path = log_path.with_name(log_path.stem + renderer.protocol.log_suffix + log_path.suffix)
+        prompts = [renderer.render(s, epoch) for epoch in range(1, epochs + 1) for s in samples]
+    else:
+        prompts = render(task, samples, epochs)
     keys = [(p.sample.id, p.epoch, p.hash) for p in prompts]
     done = read_log(log_path).finished() if log_path.exists() else set()
     todo = [p for p, key in zip(prompts, keys, strict=True) if key not in done]
@@ -90,7 +98,8 @@ async def run_eval(
         "data": {"source": data_source, "sha256": data_sha256, "samples": len(samples)},
         "epochs": epochs,
         "concurrency": concurrency,
-        "template": task.template,
+        "template": task.template if renderer is None else renderer.protocol.question,
+        "protocol": None if renderer is None else renderer.protocol.as_dict(),
         "scorer": SCORER_VERSION,
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "time": time.time(),
@@ -101,7 +110,7 @@ async def run_eval(
     with LogWriter(log_path) as writer:
         writer.write(header)
         if todo:
-            await _run(model, variant, task, todo, writer, state, concurrency, stop_after, progress)
+            await _run(model, variant, task, todo, writer, state, concurrency, stop_after, progress, renderer)
     summary = summarize_contents(read_log(log_path), keys)
     return RunResult(log_path, summary, keys, state.requested, len(prompts) - len(todo), state.errors, state.stopped,
                      time.perf_counter() - started)
@@ -120,7 +129,7 @@ class _State:
 
 
 async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], writer: LogWriter, state: _State,
-               concurrency: int, stop_after: int, progress: ProgressFn | None) -> None:
+               concurrency: int, stop_after: int, progress: ProgressFn | None, renderer: Renderer | None) -> None:
     base_seed = variant.params.seed or 0
     pending = iter(todo)
     workers: list[asyncio.Task[None]] = []
@@ -138,7 +147,8 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             # A per-sample seed: reproducible, and different across epochs even when the variant fixes one.
             seed = (base_seed + shuffle_seed(sample.id, prompt.epoch)) % 2**31
             try:
-                completion = await model.complete(prompt.text, seed=seed)
+                messages = prompt.text if renderer is None else renderer.messages(prompt)
+                completion = await model.complete(messages, seed=seed)
             except ModelError as err:
                 failed = dataclasses.replace(base, status="error", error=SampleError(err.kind, str(err), err.status),
                                              time=time.time())

@@ -8,6 +8,7 @@ from glassboard.cli.arena import register as register_arena
 from glassboard.cli.audit import register as register_audit
 from glassboard.cli.bench import register as register_bench
 from glassboard.cli.models import register as register_models
+from glassboard.cli.protocols import register as register_protocols
 from glassboard.cli.rating import register as register_rating
 
 app = typer.Typer(
@@ -18,7 +19,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for register in (register_models, register_rating, register_arena, register_bench, register_audit):
+for register in (register_models, register_rating, register_arena, register_bench, register_audit,
+                 register_protocols):
     register(app)
 
 

@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stderr, stdout
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
+from glassboard.cli.protocols import audit_protocols_command
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every sampled call and permutation (reproducible runs).")]
@@ -32,6 +33,7 @@ def register(app: typer.Typer) -> None:
     audit.command("style")(style_command)
     audit.command("contamination")(contamination_command)
     audit.command("providers")(providers_command)
+    audit.command("protocols")(audit_protocols_command)  # protocol sensitivity (issue 12), in cli/protocols.py
     app.add_typer(audit)
 
 

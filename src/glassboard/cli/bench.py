@@ -16,6 +16,7 @@ from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, e
 
 if TYPE_CHECKING:
     from glassboard.bench.claims import ClaimCheck
+    from glassboard.bench.protocol import Renderer as ProtocolRenderer
     from glassboard.bench.runner import RunResult
     from glassboard.bench.summary import RunSummary
     from glassboard.bench.tasks import Dataset, Task
@@ -54,30 +55,52 @@ def eval_command(
     strict_data: Annotated[bool, typer.Option("--strict-data", help="Stop at the first defective data row "
                                                                     "instead of skipping it with a warning.")] = False,
     fmt: FormatOption = OutputFormat.table,
+    protocol: Annotated[str | None, typer.Option(help="Ask and score under this protocol (see `glassboard "
+                                                      "protocols`; default glassboard).")] = None,
+    protocol_file: Annotated[Path | None, typer.Option(help="A protocol TOML file of your own.")] = None,
+    fewshot: Annotated[Path | None, typer.Option(help="Few-shot exemplars in the hub's field names, for protocols "
+                                                      "that need them.")] = None,
+    shuffle: Annotated[bool | None, typer.Option("--shuffle/--no-shuffle", help="Override the protocol's option "
+                                                 "order (a different protocol hash).")] = None,
 ) -> None:
     """Run a benchmark on MODEL; prints strict and lenient accuracy with 95% CIs, the unparsed rate, model errors
     and where the per-sample records are. Re-running the same command resumes."""
     with clean_errors():
         from glassboard.bench.claims import check_claim, parse_claim
+        from glassboard.bench.claimsfile import split_claim
+        from glassboard.bench.protocol import prepare as prepare_protocol
+        from glassboard.bench.protocol_score import ProtocolRun
         from glassboard.bench.runner import with_overrides
         from glassboard.bench.tasks import get_task
+        from glassboard.cli.protocols import claim_line, protocol_line
 
-        claim_value = parse_claim(claim) if claim is not None else None
+        claim_text, claim_protocol = split_claim(claim) if claim is not None else (None, None)
+        claim_value = parse_claim(claim_text) if claim_text is not None else None
         bench_task = get_task(task)
+        if protocol and claim_protocol and protocol != claim_protocol:
+            fail(f"--claim names protocol '{claim_protocol}' but --protocol is '{protocol}': the claim is checked "
+                 "under the protocol it was made with; drop one of them")
+        renderer = prepare_protocol(bench_task, protocol or claim_protocol, protocol_file, fewshot, shuffle)
         registry = load_registry(config)
-        variant = with_overrides(registry.get(model), max_tokens=max_tokens, temperature=temperature)
+        variant = with_overrides(with_overrides(registry.get(model), **renderer.protocol.sampling),
+                                 max_tokens=max_tokens, temperature=temperature)
         dataset = bench_task.load(data, limit, strict=strict_data)
         show_data_warnings(dataset.warnings)
         if concurrency is None:
             concurrency = int(variant.option("concurrency", 1 if variant.backend == "llama_cpp" else 32))
-        result = asyncio.run(_run(registry, variant, bench_task, dataset, epochs, concurrency, log_dir, progress))
+        result = asyncio.run(_run(registry, variant, bench_task, dataset, epochs, concurrency, log_dir, progress,
+                                  renderer))
         summary = dataclasses.replace(result.summary, data_warnings=dataset.warnings)
         check = check_claim(claim_value, summary.strict.ci, summary.lenient.ci) if claim_value is not None else None
-        data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve())}
-        if check is not None:
-            data_out["claim"] = check.as_dict()
+        scored = ProtocolRun.of(renderer.protocol, summary)
+        data_out: dict[str, Any] = {**summary.as_dict(), "log": str(result.log_path.resolve()), **scored.as_dict()}
+        if check is not None and claim_value is not None:
+            data_out["claim"] = {**check.as_dict(), **scored.claim(claim_value)}
         if fmt is OutputFormat.table:
-            _print_summary(result, summary, dataset.source, check)
+            _print_summary(result, summary, dataset.source, None)  # the claim line below covers the protocol too
+            stdout().print(protocol_line(scored), highlight=False, soft_wrap=True)
+            if claim_value is not None:
+                stdout().print(claim_line(claim_value, scored), highlight=False, soft_wrap=True)
         else:
             emit(_scores_listing(summary), fmt, document=data_out if fmt is OutputFormat.json else None)
         if json_out is not None:
@@ -98,7 +121,7 @@ def eval_command(
 
 
 async def _run(registry: Registry, variant: Variant, task: Task, dataset: Dataset, epochs: int, concurrency: int,
-               log_dir: Path, progress: bool) -> RunResult:
+               log_dir: Path, progress: bool, renderer: ProtocolRenderer | None = None) -> RunResult:
     from glassboard.bench.runner import run_eval
     from glassboard.cli.console import eval_progress
     from glassboard.models.hub import ModelHub
@@ -107,7 +130,7 @@ async def _run(registry: Registry, variant: Variant, task: Task, dataset: Datase
         with eval_progress(f"{task.name} · {variant.name}", enabled=progress) as bar:
             return await run_eval(hub, variant, task, dataset.samples, epochs=epochs, concurrency=concurrency,
                                   log_dir=log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
-                                  progress=bar)
+                                  progress=bar, renderer=renderer)
 
 
 def _fmt(value: float | None, pct: bool = False) -> str:

@@ -4,6 +4,8 @@ The scenario is the first path segment, so one server serves every case (GET /st
 GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user message):
   /ok/v1           answers "The answer is 42." (stream or not) after `latency` seconds
   /echo/v1         answers with the last user message, verbatim
+  /replay/v1       answers with the recorded reply for this prompt (`replies`: sha256[:16] of the user message ->
+                   text), 404 for a prompt without one: replays a published model's generations
   /status500x2/v1  HTTP 500 for the first 2 requests of this scenario, then ok (also 429, 503, 404, 401)
   /hang/v1         accepts the request and never answers
   /truncate/v1     streams two chunks, then closes without a finish reason
@@ -23,7 +25,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,7 +36,8 @@ from starlette.routing import Route
 DEFAULT_ANSWER = "The answer is 42."
 
 
-def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
+def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER,
+              replies: Mapping[str, str] | None = None) -> Starlette:
     counts: Counter[str] = Counter()  # requests seen per scenario, owned by this app instance
     # Requests per prompt (sha256[:16] of the last user message), so a test can check no prompt was asked twice.
     prompts: Counter[str] = Counter()
@@ -44,7 +47,8 @@ def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
         counts[scenario] += 1
         body = await request.json()
         user = next((m.get("content") for m in reversed(body.get("messages") or []) if m.get("role") == "user"), "")
-        prompts[hashlib.sha256(str(user).encode()).hexdigest()[:16]] += 1
+        digest = hashlib.sha256(str(user).encode()).hexdigest()[:16]
+        prompts[digest] += 1
         if latency:
             await asyncio.sleep(latency)
         failing = re.fullmatch(r"status(\d{3})x(\d+)", scenario)
@@ -59,6 +63,10 @@ def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER) -> Starlette:
             text = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         if scenario == "empty":
             text = ""
+        if scenario == "replay":
+            if replies is None or digest not in replies:
+                return JSONResponse({"error": {"message": f"no recorded reply for prompt {digest}"}}, status_code=404)
+            text = replies[digest]
         if not body.get("stream"):
             return JSONResponse(_completion(body, text))
         return StreamingResponse(_events(body, text, scenario), media_type="text/event-stream")
@@ -136,12 +144,13 @@ def free_port() -> int:
 class ScriptedServer:
     """Run the scripted app with uvicorn on a loopback port in a background thread (a context manager)."""
 
-    def __init__(self, latency: float = 0.0, answer: str = DEFAULT_ANSWER, port: int | None = None):
+    def __init__(self, latency: float = 0.0, answer: str = DEFAULT_ANSWER, port: int | None = None,
+                 replies: Mapping[str, str] | None = None):
         import uvicorn
 
         self.port = port or free_port()
         config = uvicorn.Config(
-            build_app(latency, answer), host="127.0.0.1", port=self.port, log_level="warning",
+            build_app(latency, answer, replies), host="127.0.0.1", port=self.port, log_level="warning",
             lifespan="off", timeout_keep_alive=30, backlog=4096,
         )
         self._server = uvicorn.Server(config)

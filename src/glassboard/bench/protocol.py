@@ -1,0 +1,382 @@
+"""Benchmark protocols as data: how a question is asked and how its answer is read, versioned and hashed.
+
+A protocol is one TOML file (built in under bench/protocols/TASK/NAME.toml, or the user's `--protocol-file`): the
+prompt templates, few-shot exemplars (read from a file in the hub's field names), option order, sampling
+overrides, the extraction ladder, the answer normaliser and the unparsed rule. Its sha256 (over the parsed
+content, so comments and whitespace do not count) is part of every run's log path and header, so a resumed run
+never mixes protocols. Scoring under a protocol lives in bench/protocol_score.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from glassboard.bench.data import DataError, Row, read_rows, string_list, text
+from glassboard.bench.data import field as get
+from glassboard.bench.tasks import LETTERS, Prompt, Sample, Task, prompt_hash, shuffle_seed
+from glassboard.models.types import ConfigError
+
+DEFAULT_PROTOCOL = "glassboard"
+Pick = Literal["first", "last"]
+Normaliser = Literal["letter", "number", "string-nocomma", "math"]
+Unparsed = Literal["wrong", "uniform-guess", "seeded-guess"]
+Builtin = Literal["glassboard-strict", "glassboard-lenient"]
+NORMALISERS: tuple[str, ...] = ("letter", "number", "string-nocomma", "math")
+UNPARSED: tuple[str, ...] = ("wrong", "uniform-guess", "seeded-guess")
+BUILTIN_RUNGS: tuple[str, ...] = ("glassboard-strict", "glassboard-lenient")
+FLAGS = {"IGNORECASE": re.IGNORECASE, "MULTILINE": re.MULTILINE, "DOTALL": re.DOTALL}
+
+
+class ProtocolError(ConfigError):
+    """A protocol that cannot be used: unknown name, bad file, or a missing few-shot file; the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class LadderRung:
+    """One extraction step: an id, and either a regex (`pick` which match, `group` = the answer) or a built-in."""
+
+    id: str
+    regex: re.Pattern[str] | None = None
+    pick: Pick = "first"
+    group: int = 1
+    builtin: Builtin | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FewShot:
+    """How exemplars are chosen: the first `k` rows of the file (with the same `match` field value, if set)."""
+
+    k: int
+    needs: str  # what file is needed, in words, for the error message
+    match: str | None = None
+    replace: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    name: str
+    task: str
+    version: int
+    status: Literal["verified", "unverified"]
+    description: str
+    source: dict[str, Any]
+    header: str
+    example: str
+    question: str
+    option: str
+    option_join: str
+    system: str | None
+    shuffle: bool
+    strip: bool  # strip whitespace around the question and options (glassboard's own prompts do)
+    sampling: dict[str, Any]
+    ladder: tuple[LadderRung, ...]
+    normaliser: Normaliser
+    unparsed: Unparsed
+    seed: int
+    fewshot: FewShot | None
+    sha256: str
+    path: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_hash(self) -> str:
+        return self.sha256[:12]
+
+    @property
+    def builtin(self) -> bool:
+        return Path(self.path).parent.parent == protocol_dir() and not self.overrides
+
+    @property
+    def log_suffix(self) -> str:
+        """Added to the run log's name: none for glassboard's own protocol (so older logs still resume)."""
+        if self.name == DEFAULT_PROTOCOL and self.builtin:
+            return ""
+        return f"-{re.sub(r'[^A-Za-z0-9._-]+', '_', self.name)}-{self.short_hash}"
+
+    def with_shuffle(self, shuffle: bool | None) -> Protocol:
+        """The protocol with another option order: a different protocol, hence a different hash."""
+        if shuffle is None or shuffle == self.shuffle:
+            return self
+        overrides = {**self.overrides, "shuffle": shuffle}
+        digest = _digest({"base": self.sha256, "overrides": overrides})
+        return replace(self, shuffle=shuffle, overrides=overrides, sha256=digest)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What a run's JSON and log header say about the protocol."""
+        data: dict[str, Any] = {"name": self.name, "version": self.version, "sha256": self.sha256,
+                                "status": self.status, "source": self.source}
+        if self.overrides:
+            data["overrides"] = self.overrides
+        return data
+
+
+def protocol_dir() -> Path:
+    return Path(str(resources.files("glassboard.bench") / "protocols"))
+
+
+def available(task: str | None = None) -> list[Protocol]:
+    """Every built-in protocol (for one task, or all), sorted by task then name (the default first)."""
+    root = protocol_dir()
+    paths = sorted(root.glob(f"{task}/*.toml" if task else "*/*.toml"))
+    protocols = [load_file(p) for p in paths]
+    return sorted(protocols, key=lambda p: (p.task, p.name != DEFAULT_PROTOCOL, p.name))
+
+
+def get_protocol(task: str, name: str | None = None, path: Path | None = None) -> Protocol:
+    """A protocol by name (built in for `task`) or from a file; the file must be for the same task."""
+    if path is not None:
+        protocol = load_file(path)
+        if protocol.task != task:
+            raise ProtocolError(f"{path}: protocol '{protocol.name}' is for task '{protocol.task}', not '{task}'")
+        return protocol
+    name = name or DEFAULT_PROTOCOL
+    candidate = protocol_dir() / task / f"{name}.toml"
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", name) or not candidate.is_file():
+        known = ", ".join(p.name for p in available(task)) or "(none)"
+        raise ProtocolError(f"unknown protocol '{name}' for task {task}; built-in protocols: {known} "
+                            "(or pass --protocol-file PATH)")
+    return load_file(candidate)
+
+
+def load_file(path: Path) -> Protocol:
+    """Parse and check a protocol file; every error names the file and the field."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ProtocolError(f"protocol file not found: {path}") from None
+    except OSError as err:
+        raise ProtocolError(f"cannot read protocol file {path}: {err}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ProtocolError(f"{path}: not a valid TOML protocol file ({err})") from None
+    return _parse(data, str(path))
+
+
+def _parse(data: dict[str, Any], where: str) -> Protocol:
+    def need(table: dict[str, Any], key: str, kind: type, prefix: str = "", default: Any = ...) -> Any:
+        value = table.get(key, default)
+        if value is ...:
+            raise ProtocolError(f"{where}: missing field '{prefix}{key}'")
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ProtocolError(f"{where}: field '{prefix}{key}' must be {kind.__name__}, got {value!r}")
+        return value
+
+    known = {"name", "task", "version", "status", "description", "source", "prompt", "fewshot", "sampling",
+             "ladder", "scoring"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ProtocolError(f"{where}: unknown field(s) {unknown}; known: {sorted(known)}")
+    prompt = need(data, "prompt", dict)
+    scoring = need(data, "scoring", dict)
+    status = need(data, "status", str, default="verified")
+    if status not in ("verified", "unverified"):
+        raise ProtocolError(f"{where}: field 'status' must be 'verified' or 'unverified', got {status!r}")
+    normaliser = need(scoring, "normaliser", str, "scoring.")
+    if normaliser not in NORMALISERS:
+        raise ProtocolError(f"{where}: field 'scoring.normaliser' must be one of {', '.join(NORMALISERS)}, "
+                            f"got {normaliser!r}")
+    unparsed = need(scoring, "unparsed", str, "scoring.", default="wrong")
+    if unparsed not in UNPARSED:
+        raise ProtocolError(f"{where}: field 'scoring.unparsed' must be one of {', '.join(UNPARSED)}, "
+                            f"got {unparsed!r}")
+    if unparsed != "wrong" and normaliser != "letter":
+        raise ProtocolError(f"{where}: 'scoring.unparsed = {unparsed}' needs multiple choice (normaliser 'letter')")
+    ladder = tuple(_rung(item, i, where) for i, item in enumerate(need(data, "ladder", list)))
+    if not ladder:
+        raise ProtocolError(f"{where}: field 'ladder' needs at least one rung")
+    sampling = need(data, "sampling", dict, default={})
+    bad = sorted(set(sampling) - {"temperature", "max_tokens", "top_p", "stop"})
+    if bad:
+        raise ProtocolError(f"{where}: unknown sampling override(s) {bad}; known: max_tokens, stop, temperature, "
+                            "top_p")
+    fewshot = None
+    if "fewshot" in data:
+        table = need(data, "fewshot", dict)
+        pairs = need(table, "replace", list, "fewshot.", default=[])
+        if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in pairs):
+            raise ProtocolError(f"{where}: field 'fewshot.replace' must be a list of [old, new] string pairs")
+        fewshot = FewShot(k=need(table, "k", int, "fewshot."), needs=need(table, "needs", str, "fewshot."),
+                          match=need(table, "match", str, "fewshot.", default=None) if "match" in table else None,
+                          replace=tuple((a, b) for a, b in pairs))
+        if fewshot.k < 1:
+            raise ProtocolError(f"{where}: field 'fewshot.k' must be at least 1")
+    protocol = Protocol(
+        name=need(data, "name", str), task=need(data, "task", str), version=need(data, "version", int),
+        status=status, description=need(data, "description", str, default=""),
+        source=need(data, "source", dict),
+        header=need(prompt, "header", str, "prompt.", default=""),
+        example=need(prompt, "example", str, "prompt.", default=""),
+        question=need(prompt, "question", str, "prompt."),
+        option=need(prompt, "option", str, "prompt.", default="{letter}) {text}"),
+        option_join=need(prompt, "option_join", str, "prompt.", default="\n"),
+        system=need(prompt, "system", str, "prompt.", default="") or None,
+        shuffle=need(prompt, "shuffle", bool, "prompt.", default=False),
+        strip=need(prompt, "strip", bool, "prompt.", default=False),
+        sampling=sampling, ladder=ladder, normaliser=normaliser, unparsed=unparsed,
+        seed=need(scoring, "seed", int, "scoring.", default=0), fewshot=fewshot, sha256=_digest(data), path=where,
+    )
+    if fewshot is not None and not protocol.example:
+        raise ProtocolError(f"{where}: a [fewshot] table needs 'prompt.example' (how one exemplar is written)")
+    _check_templates(protocol, where)
+    return protocol
+
+
+def _rung(item: Any, index: int, where: str) -> LadderRung:
+    prefix = f"ladder[{index}]"
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        raise ProtocolError(f"{where}: {prefix} must be a table with an 'id'")
+    if "builtin" in item:
+        if item["builtin"] not in BUILTIN_RUNGS:
+            raise ProtocolError(f"{where}: {prefix}.builtin must be one of {', '.join(BUILTIN_RUNGS)}")
+        return LadderRung(item["id"], builtin=item["builtin"])
+    pattern, pick, group = item.get("regex"), item.get("pick", "first"), item.get("group", 1)
+    if not isinstance(pattern, str) or pick not in ("first", "last") or not isinstance(group, int):
+        raise ProtocolError(f"{where}: {prefix} needs 'regex' (a string), 'pick' ('first' or 'last') and an "
+                            "integer 'group'")
+    flags = 0
+    for name in item.get("flags", []):
+        if name not in FLAGS:
+            raise ProtocolError(f"{where}: {prefix}.flags: unknown flag {name!r}; known: {', '.join(FLAGS)}")
+        flags |= FLAGS[name]
+    try:
+        regex = re.compile(pattern, flags)
+    except re.error as err:
+        raise ProtocolError(f"{where}: {prefix}.regex does not compile: {err}") from None
+    if group > regex.groups:
+        raise ProtocolError(f"{where}: {prefix}.group {group} but the regex has {regex.groups} group(s)")
+    return LadderRung(item["id"], regex, pick, group)
+
+
+_FIELDS = {"question", "options", "letters", "category", "cot_content", "answer"}
+
+
+def _check_templates(protocol: Protocol, where: str) -> None:
+    for name in ("header", "example", "question", "option", "system"):
+        template = getattr(protocol, name) or ""
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        except ValueError as err:
+            raise ProtocolError(f"{where}: field 'prompt.{name}' is not a valid template ({err})") from None
+        allowed = {"letter", "text"} if name == "option" else _FIELDS
+        if fields - allowed:
+            raise ProtocolError(f"{where}: field 'prompt.{name}' uses unknown placeholder(s) "
+                                f"{sorted(fields - allowed)}; known: {sorted(allowed)}")
+
+
+def _digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Exemplar:
+    question: str
+    options: tuple[str, ...]
+    cot_content: str
+    category: str | None
+
+
+def load_fewshot(protocol: Protocol, path: Path | None) -> list[Exemplar]:
+    """The exemplar rows a protocol needs (none when it has no [fewshot] table); a clear error when missing."""
+    if protocol.fewshot is None:
+        return []
+    if path is None:
+        raise ProtocolError(f"protocol '{protocol.name}' for {protocol.task} needs {protocol.fewshot.k}-shot "
+                            f"exemplars: pass --fewshot FILE with {protocol.fewshot.needs}")
+    try:
+        rows, _ = read_rows(path)
+    except DataError as err:
+        raise ProtocolError(f"--fewshot: {err}") from None
+    return [_exemplar(row) for row in rows]
+
+
+def _exemplar(row: Row) -> Exemplar:
+    options = get(row, "options", string_list, required=False) or []
+    return Exemplar(question=get(row, "question", text), options=tuple(o for o in options if o != "N/A"),
+                    cot_content=get(row, "cot_content", text, required=False) or
+                    get(row, "answer", text, required=False) or "",
+                    category=get(row, "category", text, required=False))
+
+
+@dataclass
+class Renderer:
+    """Renders samples under a protocol; exemplars are chosen once per category."""
+
+    protocol: Protocol
+    task: Task
+    exemplars: list[Exemplar] = field(default_factory=list)
+    _shots: dict[str | None, str] = field(default_factory=dict)
+
+    def shots(self, category: str | None) -> str:
+        if category not in self._shots:
+            spec = self.protocol.fewshot
+            chosen: list[Exemplar] = []
+            if spec is not None:
+                pool = [e for e in self.exemplars if spec.match is None or e.category == category]
+                if len(pool) < spec.k:
+                    raise ProtocolError(f"--fewshot file has {len(pool)} exemplar(s) for category {category!r}; "
+                                        f"protocol '{self.protocol.name}' needs {spec.k}")
+                chosen = pool[: spec.k]
+            parts = []
+            for exemplar in chosen:
+                cot = exemplar.cot_content
+                for old, new in spec.replace if spec else ():
+                    cot = cot.replace(old, new)
+                options = self._options(exemplar.options, list(range(len(exemplar.options))))
+                parts.append(self.protocol.example.format(question=exemplar.question, options=options,
+                                                          cot_content=cot, category=category or "",
+                                                          letters=LETTERS[: len(exemplar.options)], answer=cot))
+            self._shots[category] = "".join(parts)
+        return self._shots[category]
+
+    def _options(self, choices: tuple[str, ...], order: list[int]) -> str:
+        strip = self.protocol.strip
+        return self.protocol.option_join.join(
+            self.protocol.option.format(letter=LETTERS[i], text=choices[j].strip() if strip else choices[j])
+            for i, j in enumerate(order))
+
+    def render(self, sample: Sample, epoch: int) -> Prompt:
+        protocol = self.protocol
+        question = sample.question.strip() if protocol.strip else sample.question
+        fields: dict[str, str] = {"question": question, "category": sample.cluster or "",
+                                  "options": "", "letters": "", "cot_content": "", "answer": ""}
+        letters, target = "", sample.target
+        if sample.choices:
+            if sample.correct is None:
+                raise DataError(f"sample {sample.id}: multiple choice without a correct option")
+            order = list(range(len(sample.choices)))
+            if protocol.shuffle:
+                random.Random(shuffle_seed(sample.id, epoch)).shuffle(order)
+            letters = LETTERS[: len(order)]
+            fields["options"] = self._options(sample.choices, order)
+            fields["letters"] = letters
+            target = letters[order.index(sample.correct)]
+        text_ = (protocol.header.format(**fields) + self.shots(sample.cluster) + protocol.question.format(**fields))
+        digest = prompt_hash(text_ if protocol.system is None else f"{protocol.system}\x00{text_}")
+        return Prompt(sample, epoch, text_, target, letters, digest)
+
+    def messages(self, prompt: Prompt) -> str | list[dict[str, str]]:
+        if self.protocol.system is None:
+            return prompt.text
+        return [{"role": "system", "content": self.protocol.system}, {"role": "user", "content": prompt.text}]
+
+
+def prepare(task: Task, name: str | None = None, path: Path | None = None, fewshot: Path | None = None,
+            shuffle: bool | None = None) -> Renderer:
+    """The renderer for `task` under a protocol (by name or file), with its exemplars and option-order override."""
+    protocol = get_protocol(task.name, name, path).with_shuffle(shuffle)
+    multiple_choice = task.kind == "letter"
+    if multiple_choice != (protocol.normaliser == "letter") or multiple_choice != ("{options}" in protocol.question):
+        raise ProtocolError(f"{protocol.path}: protocol '{protocol.name}' does not fit task {task.name} (a "
+                            f"{'multiple-choice' if multiple_choice else task.kind} task: "
+                            f"{'needs' if multiple_choice else 'has no'} {{options}} and normaliser 'letter')")
+    return Renderer(protocol, task, load_fewshot(protocol, fewshot))

@@ -1,0 +1,146 @@
+"""Protocol sensitivity and claim checks: the same questions asked and scored under several protocols.
+
+`run_under` runs one task under one protocol (its sampling overrides applied, its own run log, resumable);
+`sensitivity` reports a row per protocol with a paired difference against the first (same questions), and the
+largest gap; `check_claims` measures each claim under its protocol and under glassboard's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glassboard.bench.claims import verdict
+from glassboard.bench.claimsfile import Claim
+from glassboard.bench.protocol import Renderer, prepare
+from glassboard.bench.protocol_score import ProtocolRun, question_credits
+from glassboard.bench.runner import DEFAULT_LOG_DIR, RunResult, run_eval, with_overrides
+from glassboard.bench.stats import PairedDifference, paired_difference
+from glassboard.bench.tasks import Dataset, Task, get_task
+from glassboard.models.hub import ModelHub
+from glassboard.models.registry import Variant
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How each run is made: shared by every protocol of one sensitivity audit or claims check."""
+
+    concurrency: int = 4
+    log_dir: Path = DEFAULT_LOG_DIR
+    max_tokens: int | None = None  # the user's override wins over the protocol's
+
+
+async def run_under(hub: ModelHub, variant: Variant, task: Task, dataset: Dataset, renderer: Renderer,
+                    options: Options) -> tuple[RunResult, ProtocolRun]:
+    """One task under one protocol; the protocol's sampling overrides make a variant (and run log) of their own."""
+    asked = with_overrides(with_overrides(variant, **renderer.protocol.sampling), max_tokens=options.max_tokens)
+    result = await run_eval(hub, asked, task, dataset.samples, concurrency=options.concurrency,
+                            log_dir=options.log_dir, data_source=dataset.source, data_sha256=dataset.sha256,
+                            renderer=renderer)
+    return result, ProtocolRun.of(renderer.protocol, result.summary)
+
+
+@dataclass(frozen=True, slots=True)
+class SensitivityRow:
+    run: ProtocolRun
+    log: Path
+    errors: int
+    versus_first: PairedDifference | None  # this protocol minus the first, over shared questions
+
+    @property
+    def identical(self) -> bool:
+        """Every shared question scored the same as under the first protocol: no interval can be computed from
+        the spread (it would have zero width), so none is reported."""
+        return self.versus_first is not None and self.versus_first.diff.se == 0
+
+    def as_dict(self) -> dict[str, Any]:
+        diff = None if self.versus_first is None else self.versus_first.as_dict()
+        if diff is not None and self.identical:
+            diff.update(ci_low=None, ci_high=None, se=None, note="identical on every shared question")
+        return {"protocol": self.run.protocol.as_dict(), **self.run.score.as_dict(),
+                "errors": self.errors, "log": str(self.log), "diff_vs_first": diff}
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitivity:
+    task: str
+    model: str
+    questions: int
+    rows: list[SensitivityRow]
+
+    @property
+    def largest_gap(self) -> tuple[float, str, str] | None:
+        """(gap, highest protocol, lowest protocol) between protocol scores."""
+        scored = [(r.run.score.accuracy, r.run.protocol.name) for r in self.rows if r.run.score.accuracy is not None]
+        if len(scored) < 2:
+            return None
+        high, low = max(scored), min(scored)
+        return high[0] - low[0], high[1], low[1]
+
+    def as_dict(self) -> dict[str, Any]:
+        gap = self.largest_gap
+        return {"task": self.task, "model": self.model, "questions": self.questions,
+                "protocols": [r.as_dict() for r in self.rows],
+                "largest_gap": None if gap is None else {"gap": gap[0], "highest": gap[1], "lowest": gap[2]}}
+
+
+async def sensitivity(hub: ModelHub, variant: Variant, task: Task, dataset: Dataset, renderers: Sequence[Renderer],
+                      options: Options) -> Sensitivity:
+    rows: list[SensitivityRow] = []
+    first: Mapping[Hashable, float] | None = None
+    for renderer in renderers:
+        result, run = await run_under(hub, variant, task, dataset, renderer, options)
+        credits = question_credits(renderer.protocol, result.summary.records)
+        diff = None
+        if first is None:
+            first = credits
+        elif credits and any(q in first for q in credits):
+            diff = paired_difference(credits, first)
+        rows.append(SensitivityRow(run, result.log_path, result.summary.errors, diff))
+    return Sensitivity(task.name, variant.name, len(dataset.samples), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    claim: Claim
+    under_claim: ProtocolRun  # measured under the claim's protocol
+    under_glassboard: ProtocolRun
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        value, own, ours = self.claim.value, self.under_claim, self.under_glassboard
+        return {self.claim.protocol: verdict(value, own.score.ci_low, own.score.ci_high),
+                "glassboard strict": verdict(value, *ours.strict[1:]),
+                "glassboard lenient": verdict(value, *ours.lenient[1:])}
+
+    @property
+    def holds_under(self) -> list[str]:
+        return [name for name, result in self.verdicts.items() if result == "consistent"]
+
+    def as_dict(self) -> dict[str, Any]:
+        ours = self.under_glassboard
+        return {**self.claim.as_dict(), "measured": self.under_claim.score.as_dict(),
+                "protocol": self.under_claim.protocol.as_dict(),
+                "glassboard": {"strict": dict(zip(("accuracy", "ci_low", "ci_high"), ours.strict, strict=True)),
+                               "lenient": dict(zip(("accuracy", "ci_low", "ci_high"), ours.lenient, strict=True))},
+                "verdicts": self.verdicts, "holds_under": self.holds_under}
+
+
+async def check_claims(hub: ModelHub, variants: dict[str, Variant], claims: Sequence[Claim],
+                       data: dict[str, Path], fewshot: dict[str, Path], limit: int | None,
+                       options: Options) -> list[ClaimResult]:
+    """Measure each claim under its protocol and under glassboard (same questions, each run resumable)."""
+    results = []
+    for claim in claims:
+        task = get_task(claim.task)
+        dataset = task.load(data.get(task.name), limit)
+        own = prepare(task, claim.protocol, fewshot=fewshot.get(task.name))
+        _, under_claim = await run_under(hub, variants[claim.model], task, dataset, own, options)
+        if own.protocol.name == "glassboard" and own.protocol.builtin:
+            under_glassboard = under_claim
+        else:
+            _, under_glassboard = await run_under(hub, variants[claim.model], task, dataset, prepare(task), options)
+        results.append(ClaimResult(claim, under_claim, under_glassboard))
+    return results
