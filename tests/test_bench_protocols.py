@@ -18,6 +18,7 @@ from glassboard.bench.runner import run_eval, with_overrides
 from glassboard.bench.tasks import get_task
 from glassboard.models import ModelHub, Registry, Variant
 from glassboard.models.scripted_server import ScriptedServer
+from glassboard.schema import SampleRecord
 
 CATEGORIES = ("math", "law")
 
@@ -120,11 +121,12 @@ def protocol_file(tmp_path: Path, unparsed: str) -> Path:
 
 def test_uniform_guess_credits_one_over_k_by_hand(tmp_path: Path) -> None:
     protocol = load_file(protocol_file(tmp_path, "uniform-guess"))
-    records = [{"status": "ok", "id": "1", "target": "A", "letters": "ABCD", "response": "The answer is (A)"},
-               {"status": "ok", "id": "2", "target": "B", "letters": "ABCD", "response": "The answer is (C)"},
-               {"status": "ok", "id": "3", "target": "C", "letters": "ABCD", "response": "no idea"},
-               {"status": "ok", "id": "4", "target": "A", "letters": "ABCDEFGHIJ", "response": "no idea"},
-               {"status": "error", "id": "5", "target": "A", "letters": "AB"}]
+    rows = [("ok", "1", "A", "ABCD", "The answer is (A)"), ("ok", "2", "B", "ABCD", "The answer is (C)"),
+            ("ok", "3", "C", "ABCD", "no idea"), ("ok", "4", "A", "ABCDEFGHIJ", "no idea"),
+            ("error", "5", "A", "AB", None)]
+    records = [SampleRecord(variant="v", task="mmlu-pro", id=i, epoch=0, prompt_hash="h", status=status,
+                            target=target, letters=letters, response=response)
+               for status, i, target, letters, response in rows]
     score = score_records(protocol, records)
     # (1 + 0 + 1/4 + 1/10) / 4 = 0.3375; the model error is not scored
     assert score.accuracy == pytest.approx(0.3375) and score.n == 4 and score.unparsed_rate == 0.5
