@@ -18,7 +18,7 @@ from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
 from glassboard.arena.sampler import SamplerError
 from glassboard.arena.state import ArenaState
-from glassboard.arena.streaming import replay
+from glassboard.arena.streaming import events_after, parse_event_id, replay
 from glassboard.rating.battles import compute_conv_metadata
 from glassboard.schema import IDENTITY_FLAG, WINNERS
 
@@ -98,7 +98,8 @@ def install(app: FastAPI) -> None:
     async def stream(battle_id: str, request: Request) -> StreamingResponse:
         """Server-sent events of the battle's latest turn: start, chunk*, done|error per side, end."""
         st = arena(request)
-        events = await battle_events(st, battle_id, st.cookies.pseudonym(request.state.voter))
+        last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        events = await battle_events(st, battle_id, st.cookies.pseudonym(request.state.voter), last)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @router.post("/battles/{battle_id}/turns")
@@ -203,8 +204,11 @@ async def start_battle(st: ArenaState, voter: str, ip: str | None, prompt: str) 
     return {"battle_id": battle_id}
 
 
-async def battle_events(st: ArenaState, battle_id: str, voter: str) -> Iterable[bytes] | AsyncIterator[bytes]:
-    """The server-sent events of the battle's latest turn: followed live, or rebuilt from the store."""
+async def battle_events(st: ArenaState, battle_id: str, voter: str,
+                        last_event_id: str | bytes | None = None) -> Iterable[bytes] | AsyncIterator[bytes]:
+    """The server-sent events of the battle's latest turn after `last_event_id` (the client's Last-Event-ID):
+    followed live, or rebuilt from the store."""
+    last = parse_event_id(last_event_id)
     live = st.runner.live.get(battle_id)
     if live is None or live.voter != voter:
         battle = await owned_battle(st, battle_id, voter)
@@ -213,7 +217,7 @@ async def battle_events(st: ArenaState, battle_id: str, voter: str) -> Iterable[
             battle = await st.read(st.store.battle, battle_id) or battle
             turns = await st.read(st.store.turns, battle_id)
             return await replay(battle, turns, st.render.html)
-    return live.follow()
+    return live.follow(events_after(live.turn, last))
 
 
 async def cast_vote(st: ArenaState, battle_id: str, voter: str, ip: str | None, winner: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ The scenario is the first path segment, so one server serves every case (GET /st
 GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user message):
   /ok/v1           answers "The answer is 42." (stream or not) after `latency` seconds
   /echo/v1         answers with the last user message, verbatim
+  /drip50ms/v1     the answer, one chunk every 50 ms
   /status500x2/v1  HTTP 500 for the first 2 requests of this scenario, then ok (also 429, 503, 404, 401)
   /hang/v1         accepts the request and never answers
   /truncate/v1     streams two chunks, then closes without a finish reason
@@ -103,9 +104,12 @@ async def _events(body: dict[str, Any], text: str, scenario: str):
         yield _chunk(body, {"role": "assistant", "content": words[0]}, None)
         yield "data: {this is not json\n\n"
         return
+    drip = re.fullmatch(r"drip(\d+)ms", scenario)  # one chunk every N ms (a slow model, for mid-answer tests)
     for i, word in enumerate(words):
         if scenario == "truncate" and i == 2:
             return
+        if drip and i:
+            await asyncio.sleep(int(drip.group(1)) / 1000)
         yield _chunk(body, {"role": "assistant", "content": word} if i == 0 else {"content": word}, None)
     yield _chunk(body, {}, "stop")
     usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}
