@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.arena_fixtures import ArenaServer, scripted_registry, settings_for
+
+from arena_fixtures import ArenaServer, pg_database_fixture, reset_postgres, scripted_registry, settings_for  # noqa: F401
 
 LONG_ANSWER = " ".join(f"word{i}" for i in range(40))
 
@@ -75,3 +76,57 @@ def test_stream_resumes_after_last_event_id_in_one_process(tmp_path, drip_server
         again = read_events(client, f"{url}?last_event_id=0-3")
         assert again[0][1] == "start" and again[-1][1] == "end"  # finished: rebuilt from the store, from start
         assert client.post(f"/api/battles/{battle_id}/vote", json={"winner": "tie"}).status_code == 200
+
+
+@pytest.fixture(name="replica_settings")
+def replica_settings_fixture(pg_database: str, redis_url: str, drip_server: Any) -> Any:
+    """Settings factory for replicas on one fresh PostgreSQL database and the real Redis."""
+    reset_postgres(pg_database)
+
+    def make(scenario: str = "drip20ms", **overrides: Any) -> Any:
+        registry = scripted_registry(drip_server, {"alpha": scenario, "beta": scenario})
+        values: dict[str, Any] = {"redis_url": redis_url, "heartbeat_ttl_s": 1.0, "stale_after_s": 5.0,
+                                  "drain_s": 1.0}
+        values.update(overrides)
+        return settings_for(pg_database, registry, **values)
+
+    return make
+
+
+def test_two_replicas_create_on_one_stream_resume_and_vote_on_the_other(replica_settings) -> None:
+    settings = replica_settings()
+    with ArenaServer(settings) as one, ArenaServer(settings) as two, httpx.Client(timeout=30) as client:
+        battle_id = client.post(f"{one.url}/api/battles", json={"prompt": "count"}).json()["battle_id"]
+        path = f"/api/battles/{battle_id}/stream"
+        # Followed from Redis on the replica that does not generate it, then resumed on the one that does.
+        first = read_events(client, two.url + path, stop_after=5)
+        middle = read_events(client, one.url + path, headers={"Last-Event-ID": first[-1][0]}, stop_after=5)
+        rest = read_events(client, two.url + path, headers={"Last-Event-ID": middle[-1][0]})
+        check_resumed(first + middle, rest)
+        # Nobody else may follow it on either replica (the voter check is the database's, shared).
+        with httpx.Client(timeout=30) as stranger:
+            assert stranger.get(two.url + path).status_code == 403
+            assert stranger.post(f"{two.url}/api/battles/{battle_id}/vote", json={"winner": "tie"}).status_code == 403
+        vote = client.post(f"{two.url}/api/battles/{battle_id}/vote", json={"winner": "model_b"})
+        assert vote.status_code == 200, vote.text
+        again = client.post(f"{one.url}/api/battles/{battle_id}/vote", json={"winner": "model_a"})
+        assert again.status_code == 409  # counted once, whichever replica is asked
+        assert one.app.state.arena.store.battle(battle_id)["winner"] == "model_b"
+
+
+def test_a_voters_rate_limit_is_shared_between_replicas(replica_settings) -> None:
+    settings = replica_settings("ok", create_per_min_voter=3, create_per_min_ip=100)
+    with ArenaServer(settings) as one, ArenaServer(settings) as two, httpx.Client(timeout=30) as client:
+        codes = [client.post(f"{url}/api/battles", json={"prompt": "hi"}).status_code
+                 for url in (one.url, two.url, one.url, two.url)]
+        assert codes == [200, 200, 200, 429], codes
+        refused = client.post(f"{one.url}/api/battles", json={"prompt": "hi"})
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+
+
+def test_redis_unreachable_at_start_is_a_clear_error(replica_settings) -> None:
+    from glassboard.arena.app import create_app
+    from glassboard.arena.shared import SharedStateError
+
+    with pytest.raises(SharedStateError, match=r"cannot reach Redis at redis://127\.0\.0\.1:1/0"):
+        create_app(replica_settings(redis_url="redis://127.0.0.1:1/0"))

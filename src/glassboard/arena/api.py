@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from glassboard.arena.errors import ApiError
 from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
+from glassboard.arena.replicas import remote_events
 from glassboard.arena.sampler import SamplerError
 from glassboard.arena.state import ArenaState
 from glassboard.arena.streaming import events_after, parse_event_id, replay
@@ -116,7 +117,7 @@ def install(app: FastAPI) -> None:
         turn = max((t["turn"] for t in turns), default=-1) + 1
         if turn >= st.settings.max_turns:
             raise ApiError(409, f"This battle has reached {st.settings.max_turns} turns: vote or start a new one.")
-        check_rate(st.settings, st.limiter, "create", voter, ip)
+        await check_rate(st.settings, st.limiter, "create", voter, ip)
         conv_a = [*battle["conversation_a"], {"role": "user", "content": prompt}]
         conv_b = [*battle["conversation_b"], {"role": "user", "content": prompt}]
         variants = {v.id: v for v in st.registry.variants}
@@ -177,7 +178,7 @@ def install(app: FastAPI) -> None:
 async def start_battle(st: ArenaState, voter: str, ip: str | None, prompt: str) -> dict[str, str]:
     """Sample two variants, store the battle, start both answers; {"battle_id"}."""
     prompt = check_prompt(prompt, st.settings.max_prompt_chars)
-    check_rate(st.settings, st.limiter, "create", voter, ip)
+    await check_rate(st.settings, st.limiter, "create", voter, ip)
     widths = None
     if st.settings.sampler == "uncertainty":
         widths = st.board.latest.widths() if st.board.latest else None
@@ -213,6 +214,8 @@ async def battle_events(st: ArenaState, battle_id: str, voter: str,
     if live is None or live.voter != voter:
         battle = await owned_battle(st, battle_id, voter)
         live = st.runner.live.get(battle_id)
+        if live is None and st.shared is not None and battle["status"] == "streaming":  # generated elsewhere
+            return await remote_events(st, battle_id, f"{last[0]}-{last[1]}" if last else None)
         if live is None:
             battle = await st.read(st.store.battle, battle_id) or battle
             turns = await st.read(st.store.turns, battle_id)
@@ -224,7 +227,7 @@ async def cast_vote(st: ArenaState, battle_id: str, voter: str, ip: str | None, 
     """Store the vote (once, by the battle's voter, after both answers); the reply reveals the variants."""
     if winner not in WINNERS:
         raise ApiError(422, f"Unknown vote: use one of {', '.join(WINNERS)}.")  # the input is never echoed
-    check_rate(st.settings, st.limiter, "vote", voter, ip)
+    await check_rate(st.settings, st.limiter, "vote", voter, ip)
     known = st.open_battles.get(battle_id)
     if known is not None and known["ready"] and known["voter"] == voter:
         # Fast path: this process stored the battle's ready turn; the conditional UPDATE is the check.

@@ -267,6 +267,11 @@ class BattleRunner:
         except Exception:  # noqa: BLE001 - the store is gone: the next start fails the battle
             log.exception("battle %s: could not mark it failed either", live.battle_id)
 
+    async def drain(self, timeout_s: float) -> None:
+        """Let the turns in progress finish (graceful shutdown), for at most `timeout_s`."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+
     async def aclose(self) -> None:
         """Cancel the turns in progress (they stay 'streaming' in the store and are failed at next start)."""
         for task in list(self._tasks):
