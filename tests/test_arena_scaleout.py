@@ -130,3 +130,139 @@ def test_redis_unreachable_at_start_is_a_clear_error(replica_settings) -> None:
 
     with pytest.raises(SharedStateError, match=r"cannot reach Redis at redis://127\.0\.0\.1:1/0"):
         create_app(replica_settings(redis_url="redis://127.0.0.1:1/0"))
+
+
+REPLICA_PROCESS = """
+import sys, types
+sys.path.insert(0, {tests!r})
+from arena_fixtures import scripted_registry, settings_for
+import uvicorn
+from glassboard.arena.app import create_app
+from glassboard.arena.server import uvicorn_config
+backend = types.SimpleNamespace(base_url=lambda scenario: "http://127.0.0.1:{backend}/" + scenario + "/v1")
+settings = settings_for({db!r}, scripted_registry(backend, {{"alpha": "drip20ms", "beta": "drip20ms"}}),
+                        redis_url={redis!r}, heartbeat_ttl_s=1.0, stale_after_s=5.0, drain_s=1.0,
+                        create_per_min_voter=0, vote_per_min_voter=0, create_per_min_ip=0, vote_per_min_ip=0)
+uvicorn.Server(uvicorn_config(create_app(settings), settings, port={port}, log_level="warning")).run()
+"""
+
+
+def test_sigkill_of_a_replica_loses_no_vote_and_fails_its_battles_with_an_error_event(
+        pg_database, redis_url, drip_server) -> None:
+    """Two replicas under load; one is SIGKILLed mid-answer. Every acknowledged vote is exported exactly once and
+    every battle ends voted, failed (its followers got an error event) or votable. Bounded: ~20 s, loopback."""
+    import asyncio
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from glassboard.models.scripted_server import free_port
+
+    reset_postgres(pg_database)
+    port = free_port()
+    code = REPLICA_PROCESS.format(tests=str(Path(__file__).parent), backend=drip_server.port, db=pg_database,
+                                  redis=redis_url, port=port)
+    victim = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    doomed = f"http://127.0.0.1:{port}"
+    registry = scripted_registry(drip_server, {"alpha": "drip20ms", "beta": "drip20ms"})
+    settings = settings_for(pg_database, registry, redis_url=redis_url, heartbeat_ttl_s=1.0, stale_after_s=5.0,
+                            drain_s=1.0, create_per_min_voter=0, vote_per_min_voter=0, create_per_min_ip=0,
+                            vote_per_min_ip=0)
+    acked: dict[str, str] = {}  # battle id -> acknowledged winner
+    created: set[str] = set()
+    endings: dict[str, str] = {}  # battle id -> status of the stream's end event
+    try:
+        with ArenaServer(settings) as survivor:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(doomed + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline and victim.poll() is None, "replica process did not start"
+                time.sleep(0.1)
+
+            async def voter(seed: int, stop_at: float) -> None:
+                rng = random.Random(seed)
+                async with httpx.AsyncClient(timeout=20) as client:
+                    while time.monotonic() < stop_at:
+                        urls = [survivor.url] + ([doomed] if victim.poll() is None else [])
+                        try:
+                            reply = await client.post(rng.choice(urls) + "/api/battles", json={"prompt": "go"})
+                        except httpx.HTTPError:
+                            continue  # the victim is gone: try again
+                        battle_id = reply.json()["battle_id"]
+                        created.add(battle_id)
+                        last, url = None, rng.choice(urls)  # follow it; resume on the survivor if cut off
+                        for _attempt in range(3):
+                            try:
+                                headers = {"Last-Event-ID": last} if last else {}
+                                async with client.stream("GET", f"{url}/api/battles/{battle_id}/stream",
+                                                         headers=headers) as response:
+                                    block: dict[str, str] = {}
+                                    async for line in response.aiter_lines():
+                                        if line:
+                                            name, _, value = line.partition(": ")
+                                            block[name] = value
+                                            continue
+                                        last = block.get("id", last)
+                                        if block.get("event") == "end":
+                                            endings[battle_id] = json.loads(block["data"])["status"]
+                                        block = {}
+                            except httpx.HTTPError:
+                                pass
+                            if battle_id in endings:
+                                break
+                            url = survivor.url
+                        if endings.get(battle_id) == "ready":
+                            winner = rng.choice(["model_a", "model_b", "tie"])
+                            try:
+                                vote = await client.post(f"{rng.choice(urls)}/api/battles/{battle_id}/vote",
+                                                         json={"winner": winner})
+                            except httpx.HTTPError:
+                                continue  # not acknowledged
+                            if vote.status_code == 200:
+                                acked[battle_id] = winner
+
+            async def load() -> None:
+                stop_at = time.monotonic() + 8
+                tasks = [asyncio.create_task(voter(i, stop_at)) for i in range(4)]
+                await asyncio.sleep(2.5)
+                victim.send_signal(signal.SIGKILL)
+                await asyncio.gather(*tasks)
+
+            asyncio.run(load())
+            store = survivor.app.state.arena.store
+            deadline = time.monotonic() + 20  # the sweep fails battles nobody was following
+            while store.streaming_battles(time.time() + 1) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            rows = {battle_id: store.battle(battle_id) for battle_id in created}
+            statuses = {battle_id: row["status"] for battle_id, row in rows.items()}
+            failed_ended = [b for b, status in endings.items() if status == "failed"]
+            out = Path(pg_database.rsplit("/", 1)[1] + ".jsonl")
+            exported = [json.loads(line) for line in _export(store, out)]
+    finally:
+        victim.kill()
+        victim.wait()
+    assert acked and failed_ended, (len(acked), endings)  # votes went through, and the kill failed live battles
+    assert len(exported) == sum(status == "voted" for status in statuses.values())  # each vote exported once
+    exported_votes = [(row["tstamp"], row["winner"]) for row in exported]
+    for battle_id, winner in acked.items():  # every acknowledged vote is there, exactly once, as acknowledged
+        assert exported_votes.count((rows[battle_id]["tstamp"], winner)) == 1, battle_id
+    assert set(statuses.values()) <= {"voted", "failed", "ready"}, statuses
+    assert all(statuses[b] == "failed" for b in failed_ended)  # an error event means failed, never voted
+
+
+def _export(store: Any, name: Any) -> list[str]:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(name).name
+        store.export(str(path))
+        return path.read_text().splitlines()

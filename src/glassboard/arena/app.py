@@ -49,14 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check()
     registry = settings.registry or Registry.load(settings.config_path)
     secret = settings.secret_key or load_or_create_key(Path(settings.secret_file or default_key_path(settings.db_url)))
+    shared = None  # Redis is checked before the database is touched
+    if settings.redis_url:  # replica mode: the others' live battles are not ours to fail (the sweep does that)
+        check_reachable(settings.redis_url)
+        shared = SharedState(settings.redis_url, heartbeat_ttl_s=settings.heartbeat_ttl_s)
     # SQLite checkpoints run on their own thread (WalCheckpointer below), not inside a vote's commit.
     store = Store(settings.db_url, sqlite_sync=settings.sqlite_sync, auto_checkpoint=False)
     store.sync_variants(registry.variants)
     registry = admin.with_admin_variants(registry, store, admin.AdminPolicy.from_settings(settings))
-    shared = None
-    if settings.redis_url:  # replica mode: the others' live battles are not ours to fail (the sweep does that)
-        check_reachable(settings.redis_url)
-        shared = SharedState(settings.redis_url, heartbeat_ttl_s=settings.heartbeat_ttl_s)
     interrupted = store.fail_interrupted() if shared is None else 0
     if interrupted:
         log.warning("marked %d battle(s) left streaming by a previous run as failed", interrupted)
