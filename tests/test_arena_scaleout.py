@@ -266,3 +266,24 @@ def _export(store: Any, name: Any) -> list[str]:
         path = Path(tmp) / Path(name).name
         store.export(str(path))
         return path.read_text().splitlines()
+
+
+def test_replicas_share_one_leaderboard_computation(replica_settings, redis_url) -> None:
+    import redis
+
+    settings = replica_settings("ok")
+    with ArenaServer(settings) as one, ArenaServer(settings) as two, httpx.Client(timeout=30) as client:
+        for url in (one.url, two.url, one.url):
+            battle_id = client.post(f"{url}/api/battles", json={"prompt": "hi"}).json()["battle_id"]
+            read_events(client, f"{url}/api/battles/{battle_id}/stream")
+            assert client.post(f"{url}/api/battles/{battle_id}/vote", json={"winner": "model_a"}).status_code == 200
+        computed: list[int] = []
+        for server in (one, two):
+            cache = server.app.state.arena.board
+            original = cache.get
+            cache.get = lambda count, load, original=original: computed.append(count) or original(count, load)
+        first = client.get(f"{one.url}/api/leaderboard").json()
+        second = client.get(f"{two.url}/api/leaderboard").json()
+        assert first == second and first["votes"] == 3
+        assert computed == [3]  # one computation for both replicas
+        assert redis.Redis.from_url(redis_url).exists(f"{one.app.state.arena.shared.ns}:cache:board:3")

@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from glassboard.arena.board import Board
 from glassboard.arena.errors import ApiError
 from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
@@ -268,10 +269,18 @@ def check_open(battle: dict[str, Any], action: str) -> None:
 
 
 async def current_board(st: ArenaState) -> Any:
-    def compute() -> Any:
-        return st.board.get(st.store.vote_count(), st.store.voted)
+    """The leaderboard of the current votes. Replica mode: computed by one replica per vote count (Redis lock),
+    cached in Redis for all of them."""
+    if st.shared is None:
+        return await st.read(lambda: st.board.get(st.store.vote_count(), st.store.voted))
+    count = await st.read(st.store.vote_count)
 
-    return await st.read(compute)
+    async def compute() -> dict[str, Any]:
+        return (await st.read(lambda: st.board.get(count, st.store.voted))).as_json()
+
+    board = Board(**await st.shared.shared_value(f"board:{count}", compute))
+    st.board.put(board)
+    return board
 
 
 def refresh_board_soon(st: ArenaState) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import gc
+import hashlib
 import logging
 import random
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from glassboard.arena.state import ArenaState
 from glassboard.arena.streaming import AnswerLimits, BattleRunner
 from glassboard.models import ModelHub, Registry
 from glassboard.store.battles import Store
+from glassboard.store.db import normalize_url
 from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
 from glassboard.store.writer_process import ProcessGroupCommitWriter
 
@@ -52,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     shared = None  # Redis is checked before the database is touched
     if settings.redis_url:  # replica mode: the others' live battles are not ours to fail (the sweep does that)
         check_reachable(settings.redis_url)
-        shared = SharedState(settings.redis_url, heartbeat_ttl_s=settings.heartbeat_ttl_s)
+        namespace = "gb:" + hashlib.sha256(normalize_url(settings.db_url).encode()).hexdigest()[:10]
+        shared = SharedState(settings.redis_url, heartbeat_ttl_s=settings.heartbeat_ttl_s, namespace=namespace)
     # SQLite checkpoints run on their own thread (WalCheckpointer below), not inside a vote's commit.
     store = Store(settings.db_url, sqlite_sync=settings.sqlite_sync, auto_checkpoint=False)
     store.sync_variants(registry.variants)

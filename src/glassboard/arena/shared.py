@@ -3,12 +3,15 @@
 Only used with `--redis URL`; without it nothing here runs and the hot path never touches Redis. Records (battles,
 turns, votes) stay in PostgreSQL; Redis holds only what may be lost without losing a vote:
 
-* Live turns: every event of a turn in progress is appended to the Redis stream `gb:s:{battle}` with the event's
+Keys start with a namespace (`gb:` plus a hash of the database URL), so arenas on different databases may share
+one Redis.
+
+* Live turns: every event of a turn in progress is appended to the Redis stream `NS:s:{battle}` with the event's
   SSE id as its stream id (`TURN-N`, so `Last-Event-ID` is an XREAD position). A replica that does not run the
   generation follows it with XREAD BLOCK. The first event of a turn replaces the stream (a battle's stream holds
-  only its latest turn) and names the generating replica in `gb:o:{battle}`; streams expire `stream_ttl_s` after
+  only its latest turn) and names the generating replica in `NS:o:{battle}`; streams expire `stream_ttl_s` after
   their last event. Events go out in one pipeline per event-loop turn (`_publisher`), in order.
-* Failover: each replica refreshes its heartbeat key `gb:hb:{replica}` (TTL `heartbeat_ttl_s`). A reader that sees
+* Failover: each replica refreshes its heartbeat key `NS:hb:{replica}` (TTL `heartbeat_ttl_s`). A reader that sees
   no new event for a heartbeat TTL and no heartbeat of the generating replica marks the battle failed with the
   store's conditional update (`status='streaming'` only; finishing and voting are conditional too, so a battle is
   never both voted and failed) and ends the stream with error events. A periodic sweep does the same for battles
@@ -77,8 +80,9 @@ class SharedState:
     """One replica's connection to the shared state (owned by ArenaState; started and closed by the app)."""
 
     def __init__(self, url: str, heartbeat_ttl_s: float = 3.0, stream_ttl_s: int = 600,
-                 replica: str | None = None):
+                 replica: str | None = None, namespace: str = "gb"):
         self.url = url
+        self.ns = namespace  # key prefix: arenas on different databases may share one Redis
         self.replica = replica or secrets.token_hex(6)
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.stream_ttl_s = stream_ttl_s
@@ -109,7 +113,7 @@ class SharedState:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
-            await self.redis.delete(_heartbeat_key(self.replica))
+            await self.redis.delete(self._heartbeat_key(self.replica))
         await self.redis.aclose()
 
     async def ping(self) -> None:
@@ -131,10 +135,10 @@ class SharedState:
             pipe = self.redis.pipeline(transaction=False)
             touched: set[str] = set()
             for battle_id, turn, event_id, data, last in batch:
-                key = _stream_key(battle_id)
+                key = self._stream_key(battle_id)
                 if event_id.endswith("-1"):  # a new turn: the stream holds only the latest one
                     pipe.delete(key)
-                    pipe.set(_owner_key(battle_id), f"{self.replica} {turn}", ex=self.stream_ttl_s)
+                    pipe.set(self._owner_key(battle_id), f"{self.replica} {turn}", ex=self.stream_ttl_s)
                 pipe.xadd(key, {"d": data, **({"e": b"1"} if last else {})}, id=event_id)
                 touched.add(key)
             for key in touched:
@@ -152,7 +156,7 @@ class SharedState:
         """The events of `battle_id`'s turn in progress after `last_event_id`, followed live from Redis. When no
         event arrives for a heartbeat TTL and the generating replica's heartbeat is gone, `on_stall` decides
         the end (fails the battle) and its events are the last ones sent."""
-        key, position = _stream_key(battle_id), last_event_id or "0-0"
+        key, position = self._stream_key(battle_id), last_event_id or "0-0"
         block_ms = max(100, int(self.heartbeat_ttl_s * 1000))
         while True:
             reply = await self.redis.xread({key: position}, count=1000, block=block_ms)
@@ -170,11 +174,11 @@ class SharedState:
 
     async def stalled(self, battle_id: str) -> Stall | None:
         """The turn in progress when its generating replica has no heartbeat (or is unknown), else None."""
-        owner = await self.redis.get(_owner_key(battle_id))
+        owner = await self.redis.get(self._owner_key(battle_id))
         if owner is None:
             return Stall(battle_id, -1, None)
         replica, _, turn = owner.decode().partition(" ")
-        if await self.redis.exists(_heartbeat_key(replica)):
+        if await self.redis.exists(self._heartbeat_key(replica)):
             return None
         return Stall(battle_id, int(turn or 0), replica)
 
@@ -182,9 +186,9 @@ class SharedState:
         """Of these battles (streaming in the store), those whose generating replica is gone or unknown."""
         if not battle_ids:
             return []
-        owners = await self.redis.mget([_owner_key(b) for b in battle_ids])
+        owners = await self.redis.mget([self._owner_key(b) for b in battle_ids])
         replicas = sorted({o.decode().partition(" ")[0] for o in owners if o is not None})
-        alive = dict(zip(replicas, await self.redis.mget([_heartbeat_key(r) for r in replicas]) if replicas
+        alive = dict(zip(replicas, await self.redis.mget([self._heartbeat_key(r) for r in replicas]) if replicas
                          else [], strict=True))
         out = []
         for battle_id, owner in zip(battle_ids, owners, strict=True):
@@ -194,7 +198,7 @@ class SharedState:
         return out
 
     async def _beat(self) -> None:
-        await self.redis.set(_heartbeat_key(self.replica), b"1", px=int(self.heartbeat_ttl_s * 1000))
+        await self.redis.set(self._heartbeat_key(self.replica), b"1", px=int(self.heartbeat_ttl_s * 1000))
 
     async def _heartbeat(self, sweep: Callable[[], Awaitable[None]] | None) -> None:
         beats = 0
@@ -213,24 +217,24 @@ class SharedState:
     # ------------------------------------------------------------------------------------------ rate limits
     async def take(self, action: str, voter: str, ip: str | None, per_voter: float, per_ip: float) -> float:
         """0.0 if the event is allowed (and counted in both buckets), else the seconds to wait."""
-        keys = [f"gb:rl:{action}:v:{voter}"] + ([f"gb:rl:{action}:ip:{ip}"] if ip else [])
+        keys = [f"{self.ns}:rl:{action}:v:{voter}"] + ([f"{self.ns}:rl:{action}:ip:{ip}"] if ip else [])
         return float(await self._buckets(keys=keys, args=[per_voter, per_ip]))
 
     # ------------------------------------------------------------------------------------------ locks and cache
     async def try_lock(self, name: str, ttl_s: float) -> str | None:
         """A token if this replica took the lock `name` (expires after ttl_s), else None."""
         token = secrets.token_hex(8)
-        return token if await self.redis.set(f"gb:lock:{name}", token, nx=True, px=int(ttl_s * 1000)) else None
+        return token if await self.redis.set(f"{self.ns}:lock:{name}", token, nx=True, px=int(ttl_s * 1000)) else None
 
     async def unlock(self, name: str, token: str) -> None:
-        await self._release(keys=[f"gb:lock:{name}"], args=[token])
+        await self._release(keys=[f"{self.ns}:lock:{name}"], args=[token])
 
     async def cached(self, key: str) -> dict[str, Any] | None:
-        raw = await self.redis.get(f"gb:cache:{key}")
+        raw = await self.redis.get(f"{self.ns}:cache:{key}")
         return json.loads(raw) if raw else None
 
     async def cache(self, key: str, value: dict[str, Any], ttl_s: int = 3600) -> None:
-        await self.redis.set(f"gb:cache:{key}", json.dumps(value, separators=(",", ":")), ex=ttl_s)
+        await self.redis.set(f"{self.ns}:cache:{key}", json.dumps(value, separators=(",", ":")), ex=ttl_s)
 
     async def shared_value(self, key: str, compute: Callable[[], Awaitable[dict[str, Any]]],
                            wait_s: float = 30.0) -> dict[str, Any]:
@@ -252,17 +256,14 @@ class SharedState:
                 return await compute()  # the holder is stuck: compute here rather than fail the page
             await asyncio.sleep(0.05)
 
+    def _stream_key(self, battle_id: str) -> str:
+        return f"{self.ns}:s:{battle_id}"
 
-def _stream_key(battle_id: str) -> str:
-    return f"gb:s:{battle_id}"
+    def _owner_key(self, battle_id: str) -> str:
+        return f"{self.ns}:o:{battle_id}"
 
-
-def _owner_key(battle_id: str) -> str:
-    return f"gb:o:{battle_id}"
-
-
-def _heartbeat_key(replica: str) -> str:
-    return f"gb:hb:{replica}"
+    def _heartbeat_key(self, replica: str) -> str:
+        return f"{self.ns}:hb:{replica}"
 
 
 def check_reachable(url: str) -> None:
