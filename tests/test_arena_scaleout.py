@@ -287,3 +287,26 @@ def test_replicas_share_one_leaderboard_computation(replica_settings, redis_url)
         assert first == second and first["votes"] == 3
         assert computed == [3]  # one computation for both replicas
         assert redis.Redis.from_url(redis_url).exists(f"{one.app.state.arena.shared.ns}:cache:board:3")
+
+
+def test_health_and_readiness_endpoints(replica_settings) -> None:
+    with ArenaServer(replica_settings("ok")) as server, httpx.Client(timeout=30) as client:
+        assert client.get(f"{server.url}/healthz").json() == {"status": "ok"}
+        assert client.get(f"{server.url}/readyz").json() == {"status": "ready"}
+        server.app.state.arena.draining = True
+        refused = client.get(f"{server.url}/readyz")
+        assert refused.status_code == 503 and refused.json()["problems"] == ["draining: shutting down"]
+
+
+@pytest.mark.parametrize(("db", "redis", "missing"), [
+    ("sqlite:///x.db", None, "missing: PostgreSQL, Redis"),
+    ("postgresql+psycopg://u@h/db", None, "missing: Redis"),
+    ("sqlite:///x.db", "redis://127.0.0.1:6379/0", "missing: PostgreSQL"),
+])
+def test_workers_need_postgresql_and_redis_and_say_which_is_missing(db: str, redis: str | None,
+                                                                    missing: str) -> None:
+    from glassboard.arena.settings import Settings
+    from glassboard.models.types import ConfigError
+
+    with pytest.raises(ConfigError, match=missing):
+        Settings(db_url=db, redis_url=redis, workers=2).check()
