@@ -21,6 +21,9 @@ meaningful on a machine shared with other jobs.
     python benchmarks/bench_arena.py                      # both databases, 50 clients, 2,000 battles + 10 s paced
     python benchmarks/bench_arena.py --db sqlite,postgresql --battles 500
     python benchmarks/bench_arena.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    python benchmarks/bench_arena.py --db postgresql --redis redis://127.0.0.1:6379/0 --workers 2   # replicas
+With `--workers N` the arena runs N worker processes on one port (SO_REUSEPORT: the kernel balances connections);
+their CPU (and their writer processes') is counted as the arena's.
 
 PostgreSQL runs in a private, temporary database created on that server and dropped afterwards.
 """
@@ -95,7 +98,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def child_cpu_seconds(pid: int) -> float:
-    """CPU seconds of the live child processes of `pid` (the PostgreSQL writer process of the arena)."""
+    """CPU seconds of the live descendants of `pid` (writer processes; with --workers, the workers and theirs)."""
     total = 0.0
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -103,7 +106,7 @@ def child_cpu_seconds(pid: int) -> float:
         try:
             ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
             if ppid == pid:
-                total += cpu_seconds(int(proc.name))
+                total += cpu_seconds(int(proc.name)) + child_cpu_seconds(int(proc.name))
         except (OSError, ValueError, IndexError):
             continue
     return total
@@ -361,7 +364,9 @@ def bench(kind: str, db_url: str, args: argparse.Namespace, backend: subprocess.
     """The closed-loop (saturation) run, then the paced run at the target rate, on one arena."""
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        extra = ("--sqlite-sync", "normal") if kind == "sqlite-normal" else ()
+        extra: tuple[str, ...] = ("--sqlite-sync", "normal") if kind == "sqlite-normal" else ()
+        if kind == "postgresql" and args.redis:
+            extra = ("--redis", args.redis, "--workers", str(args.workers))
         arena = start_arena(db_url, backend_port, port, Path(tmp), extra)
         try:
             asyncio.run(run_clients(port, min(args.clients, args.warmup), range(args.warmup), args.client))
@@ -419,6 +424,8 @@ def main() -> None:
     parser.add_argument("--client-procs", type=int, default=1, help="Load generator processes.")
     parser.add_argument("--postgres", default=os.environ.get(
         "GLASSBOARD_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--redis", help="PostgreSQL runs in replica mode with this Redis URL.")
+    parser.add_argument("--workers", type=int, default=1, help="Arena worker processes (with --redis).")
     parser.add_argument("--json", type=Path, help="Also write the results to this JSON file.")
     args = parser.parse_args()
 

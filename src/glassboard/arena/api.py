@@ -13,12 +13,14 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
+from glassboard.arena.board import Board
 from glassboard.arena.errors import ApiError
 from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
+from glassboard.arena.replicas import remote_events
 from glassboard.arena.sampler import SamplerError
 from glassboard.arena.state import ArenaState
-from glassboard.arena.streaming import replay
+from glassboard.arena.streaming import events_after, parse_event_id, replay
 from glassboard.rating.battles import compute_conv_metadata
 from glassboard.schema import IDENTITY_FLAG, WINNERS
 
@@ -98,7 +100,8 @@ def install(app: FastAPI) -> None:
     async def stream(battle_id: str, request: Request) -> StreamingResponse:
         """Server-sent events of the battle's latest turn: start, chunk*, done|error per side, end."""
         st = arena(request)
-        events = await battle_events(st, battle_id, st.cookies.pseudonym(request.state.voter))
+        last = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+        events = await battle_events(st, battle_id, st.cookies.pseudonym(request.state.voter), last)
         return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
     @router.post("/battles/{battle_id}/turns")
@@ -115,7 +118,7 @@ def install(app: FastAPI) -> None:
         turn = max((t["turn"] for t in turns), default=-1) + 1
         if turn >= st.settings.max_turns:
             raise ApiError(409, f"This battle has reached {st.settings.max_turns} turns: vote or start a new one.")
-        check_rate(st.settings, st.limiter, "create", voter, ip)
+        await check_rate(st.settings, st.limiter, "create", voter, ip)
         conv_a = [*battle["conversation_a"], {"role": "user", "content": prompt}]
         conv_b = [*battle["conversation_b"], {"role": "user", "content": prompt}]
         variants = {v.id: v for v in st.registry.variants}
@@ -176,7 +179,7 @@ def install(app: FastAPI) -> None:
 async def start_battle(st: ArenaState, voter: str, ip: str | None, prompt: str) -> dict[str, str]:
     """Sample two variants, store the battle, start both answers; {"battle_id"}."""
     prompt = check_prompt(prompt, st.settings.max_prompt_chars)
-    check_rate(st.settings, st.limiter, "create", voter, ip)
+    await check_rate(st.settings, st.limiter, "create", voter, ip)
     widths = None
     if st.settings.sampler == "uncertainty":
         widths = st.board.latest.widths() if st.board.latest else None
@@ -203,24 +206,29 @@ async def start_battle(st: ArenaState, voter: str, ip: str | None, prompt: str) 
     return {"battle_id": battle_id}
 
 
-async def battle_events(st: ArenaState, battle_id: str, voter: str) -> Iterable[bytes] | AsyncIterator[bytes]:
-    """The server-sent events of the battle's latest turn: followed live, or rebuilt from the store."""
+async def battle_events(st: ArenaState, battle_id: str, voter: str,
+                        last_event_id: str | bytes | None = None) -> Iterable[bytes] | AsyncIterator[bytes]:
+    """The server-sent events of the battle's latest turn after `last_event_id` (the client's Last-Event-ID):
+    followed live, or rebuilt from the store."""
+    last = parse_event_id(last_event_id)
     live = st.runner.live.get(battle_id)
     if live is None or live.voter != voter:
         battle = await owned_battle(st, battle_id, voter)
         live = st.runner.live.get(battle_id)
+        if live is None and st.shared is not None and battle["status"] == "streaming":  # generated elsewhere
+            return await remote_events(st, battle_id, f"{last[0]}-{last[1]}" if last else None)
         if live is None:
             battle = await st.read(st.store.battle, battle_id) or battle
             turns = await st.read(st.store.turns, battle_id)
             return await replay(battle, turns, st.render.html)
-    return live.follow()
+    return live.follow(events_after(live.turn, last))
 
 
 async def cast_vote(st: ArenaState, battle_id: str, voter: str, ip: str | None, winner: str) -> dict[str, Any]:
     """Store the vote (once, by the battle's voter, after both answers); the reply reveals the variants."""
     if winner not in WINNERS:
         raise ApiError(422, f"Unknown vote: use one of {', '.join(WINNERS)}.")  # the input is never echoed
-    check_rate(st.settings, st.limiter, "vote", voter, ip)
+    await check_rate(st.settings, st.limiter, "vote", voter, ip)
     known = st.open_battles.get(battle_id)
     if known is not None and known["ready"] and known["voter"] == voter:
         # Fast path: this process stored the battle's ready turn; the conditional UPDATE is the check.
@@ -261,10 +269,18 @@ def check_open(battle: dict[str, Any], action: str) -> None:
 
 
 async def current_board(st: ArenaState) -> Any:
-    def compute() -> Any:
-        return st.board.get(st.store.vote_count(), st.store.voted)
+    """The leaderboard of the current votes. Replica mode: computed by one replica per vote count (Redis lock),
+    cached in Redis for all of them."""
+    if st.shared is None:
+        return await st.read(lambda: st.board.get(st.store.vote_count(), st.store.voted))
+    count = await st.read(st.store.vote_count)
 
-    return await st.read(compute)
+    async def compute() -> dict[str, Any]:
+        return (await st.read(lambda: st.board.get(count, st.store.voted))).as_json()
+
+    board = Board(**await st.shared.shared_value(f"board:{count}", compute))
+    st.board.put(board)
+    return board
 
 
 def refresh_board_soon(st: ArenaState) -> None:

@@ -82,6 +82,11 @@ class BoardCache:
                 self._board = compute(battles)
             return self._board
 
+    def put(self, board: Board) -> None:
+        """Adopt a board computed elsewhere (replica mode: another replica's, from Redis)."""
+        with self._lock:
+            self._board = board
+
     @property
     def latest(self) -> Board | None:
         return self._board

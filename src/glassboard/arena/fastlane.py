@@ -81,7 +81,7 @@ class ArenaApp(FastAPI):
         voter_id, cookie = self.gate.identify(cookies)
         st = self.state.arena
         try:
-            events = await api.battle_events(st, battle_id, st.cookies.pseudonym(voter_id))
+            events = await api.battle_events(st, battle_id, st.cookies.pseudonym(voter_id), _last_event_id(scope))
         except Exception as err:  # noqa: BLE001 - the server keeps serving
             return await exchange.send_error(as_api_error(err, scope["method"], scope["path"]), cookie)
         headers = SSE_HEADERS + ([(b"set-cookie", cookie)] if cookie else [])
@@ -90,6 +90,17 @@ class ArenaApp(FastAPI):
             await exchange.send({"type": "http.response.body", "body": b"".join(events)})
             return
         await _send_events(exchange.send, events)
+
+
+def _last_event_id(scope: Message) -> bytes | None:
+    """The client's Last-Event-ID header, else `?last_event_id=` (the page's own reconnect, which cannot set it)."""
+    for name, value in scope["headers"]:
+        if name == b"last-event-id":
+            return value
+    query: bytes = scope.get("query_string", b"")
+    if query.startswith(b"last_event_id="):
+        return query[14:].split(b"&", 1)[0]
+    return None
 
 
 async def _send_events(send: Send, events: Iterable[bytes] | AsyncIterator[bytes]) -> None:

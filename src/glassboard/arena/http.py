@@ -19,12 +19,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from glassboard.arena.errors import ApiError, database_error
 from glassboard.arena.integrity import RateLimiter
 from glassboard.arena.settings import Settings
+from glassboard.arena.shared import SharedState, SharedStateError
 from glassboard.store.db import StoreError
 
 log = logging.getLogger("glassboard.arena")
@@ -223,6 +225,10 @@ def as_api_error(err: Exception, method: str, path: str) -> ApiError:
     if unavailable is not None:
         log.error("database error on %s %s: %s", method, path, err)
         return unavailable
+    if isinstance(err, RedisError | SharedStateError):
+        log.error("Redis error on %s %s: %s", method, path, err)
+        return ApiError(503, "The arena's shared state (Redis) is unavailable, so this request was not recorded. "
+                             "Try again in a moment.")
     if isinstance(err, UnicodeEncodeError):
         return ApiError(400, "The request contains text that is not valid Unicode (a lone surrogate code point).")
     if isinstance(err, RecursionError):
@@ -231,15 +237,17 @@ def as_api_error(err: Exception, method: str, path: str) -> ApiError:
     return ApiError(500, INTERNAL_ERROR)
 
 
-def check_rate(settings: Settings, limiter: RateLimiter, action: str, voter: str, ip: str | None) -> None:
-    """429 with Retry-After when `voter` or `ip` is over its token bucket for `action` ('create' or 'vote')."""
+async def check_rate(settings: Settings, limiter: RateLimiter | SharedState, action: str, voter: str,
+                     ip: str | None) -> None:
+    """429 with Retry-After when `voter` or `ip` is over its token bucket for `action` ('create' or 'vote'); the
+    buckets are this process's (one server) or Redis' (replicas: one budget whichever replica is asked)."""
     if action == "create":
         per_voter, per_ip = settings.create_per_min_voter, settings.create_per_min_ip
     else:
         per_voter, per_ip = settings.vote_per_min_voter, settings.vote_per_min_ip
-    wait = limiter.allow((action, voter), per_voter)
-    if not wait and ip:
-        wait = limiter.allow((action + "-ip", ip), per_ip)
+    if per_voter <= 0 and per_ip <= 0:
+        return
+    wait = await limiter.take(action, voter, ip, per_voter, per_ip)
     if wait:
         what = "battles started" if action == "create" else "votes"
         raise ApiError(429, f"Too many {what}: please wait {wait:.0f} s.", headers={"Retry-After": str(int(wait) + 1)})

@@ -90,6 +90,13 @@ class RateLimiter:
             self._prune(now)
         return 0.0
 
+    async def take(self, action: str, voter: str, ip: str | None, per_voter: float, per_ip: float) -> float:
+        """The limiter interface `http.check_rate` uses (shared.SharedState has the same one, in Redis)."""
+        wait = self.allow((action, voter), per_voter)
+        if not wait and ip:
+            wait = self.allow((action + "-ip", ip), per_ip)
+        return wait
+
     def _prune(self, now: float) -> None:
         """Forget the oldest half of the buckets (full buckets are equivalent to no entry)."""
         keep = sorted(self._buckets.items(), key=lambda kv: kv[1][1])[len(self._buckets) // 2:]

@@ -9,12 +9,20 @@ It owns what must hold before a request exists, below the ASGI app:
   and is disconnected; the body's size is capped by the app, http.py).
 * Proxy headers: X-Forwarded-For/-Proto are read only from `forwarded_allow_ips` (default: nobody).
 * Logging: the access log names method, path and status, never the client's address.
+* `--workers N` (`serve_workers`): N processes, each with its own app and its own SO_REUSEPORT socket on the same
+  port (the kernel spreads connections); the parent only starts, restarts and stops them. The workers share
+  nothing in memory, so Settings.check() demands PostgreSQL and Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import logging
+import multiprocessing
+import signal
+import socket
+import time
 from typing import Any
 
 import uvicorn
@@ -160,3 +168,60 @@ def uvicorn_config(app: Any, settings: Settings, host: str = "127.0.0.1", port: 
         proxy_headers=bool(trusted), forwarded_allow_ips=trusted or "", server_header=False,
         timeout_graceful_shutdown=5, **extra,
     )
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port) that other processes may bind too (the kernel balances between them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _worker(settings: Settings, host: str, port: int, log_level: str) -> None:
+    """One worker process: its own app (store, writer, Redis connection) on its own SO_REUSEPORT socket."""
+    from glassboard.arena.app import create_app
+
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port, log_level))
+    server.run(sockets=[reuseport_socket(host, port)])
+
+
+def serve_workers(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+    """Run `settings.workers` arena processes on one port until SIGINT/SIGTERM; a worker that dies is restarted."""
+    log = logging.getLogger("glassboard.arena")
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(settings, host, port, log_level), daemon=False)
+        process.start()
+        return process
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    reuseport_socket(host, port).close()  # fail here, once, if the port is taken
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    workers = [start() for _ in range(settings.workers)]
+    try:
+        while not stopping:
+            time.sleep(0.5)
+            for i, process in enumerate(workers):
+                if not process.is_alive() and not stopping:
+                    log.error("worker %d (pid %s) exited with %s; starting a new one", i, process.pid,
+                              process.exitcode)
+                    workers[i] = start()
+    finally:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                process.terminate()  # SIGTERM: uvicorn drains, the app lets live turns finish
+        for process in workers:
+            process.join(timeout=settings.drain_s + 10)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

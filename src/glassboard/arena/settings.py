@@ -54,6 +54,13 @@ class Settings:
     header_timeout_s: float = 10.0  # a client must send its whole request head within this time
     body_timeout_s: float = 30.0  # ... and its whole body within this time after the head
 
+    # --- replicas (arena/shared.py, docs/deploy.md) ---
+    redis_url: str | None = None  # set: replica mode (live turns, rate limits, leaderboard shared in Redis)
+    heartbeat_ttl_s: float = 3.0  # a replica silent this long is dead: readers fail the battles it was generating
+    stale_after_s: float = 60.0  # the sweep fails battles streaming this long whose replica is gone
+    drain_s: float = 20.0  # at shutdown, let turns in progress finish for up to this long before cancelling them
+    workers: int = 1  # processes sharing the port (needs PostgreSQL and Redis when > 1)
+
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
         """Defaults, then GLASSBOARD_ADMIN_TOKEN / GLASSBOARD_SECRET, then explicit (non-None) overrides."""
@@ -90,6 +97,21 @@ class Settings:
         for name in ("create_per_min_voter", "create_per_min_ip", "vote_per_min_voter", "vote_per_min_ip"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0 turns the limit off)")
+        missing = [what for what, ok in (("PostgreSQL (--db postgresql+psycopg://...)",
+                                          self.db_url.startswith("postgresql")),
+                                         ("Redis (--redis redis://HOST:PORT/DB)", bool(self.redis_url))) if not ok]
+        if self.workers > 1 and missing:
+            raise ConfigError(f"--workers {self.workers} runs processes that share nothing in memory, so it needs "
+                              f"{' and '.join(missing)}; missing: {', '.join(m.split(' (')[0] for m in missing)}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"--redis expects redis://HOST:PORT/DB, got {self.redis_url!r}")
+        if self.redis_url is not None and self.db_url.startswith("sqlite"):
+            raise ConfigError("--redis shares live state between replicas, which must share one database: use "
+                              "PostgreSQL (--db postgresql+psycopg://...), not SQLite")
+        if self.heartbeat_ttl_s <= 0 or self.stale_after_s <= self.heartbeat_ttl_s:
+            raise ConfigError("heartbeat_ttl_s must be > 0 and stale_after_s larger than it")
         if self.answer_token_margin < 1:
             raise ConfigError(f"answer_token_margin must be at least 1, got {self.answer_token_margin!r}")
         if self.max_answer_bytes < 1024:

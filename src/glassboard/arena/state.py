@@ -18,6 +18,7 @@ from glassboard.arena.language import LanguageDetector
 from glassboard.arena.render import Renderer
 from glassboard.arena.sampler import PairSampler
 from glassboard.arena.settings import Settings
+from glassboard.arena.shared import SharedState
 from glassboard.arena.streaming import BattleRunner
 from glassboard.store.battles import Store
 from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
@@ -37,7 +38,7 @@ class ArenaState:
     runner: BattleRunner
     guard: IdentityGuard
     sampler: PairSampler
-    limiter: RateLimiter
+    limiter: RateLimiter | SharedState  # in-process buckets, or Redis' (replica mode)
     cookies: VoterCookies
     ip_salt: str
     render: Renderer
@@ -54,6 +55,8 @@ class ArenaState:
     open_battles: collections.OrderedDict[str, dict[str, Any]] = field(default_factory=collections.OrderedDict)
     # Variant ids by object (Variant.id hashes the variant's JSON each time; variants are frozen dataclasses).
     _variant_ids: dict[int, tuple[Any, str]] = field(default_factory=dict)
+    shared: SharedState | None = None  # replica mode: live turns, rate limits and the leaderboard in Redis
+    draining: bool = False  # shutting down: /readyz says 503 so a load balancer stops sending requests
     board_refreshed: float = 0.0  # monotonic time the uncertainty sampler last asked for fresh ratings
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:

@@ -5,6 +5,11 @@ runs to the end even if the browser disconnects. A subscriber replays the log fr
 it live, so a reconnecting EventSource loses nothing. Once a turn is stored, its events are rebuilt from the
 database.
 
+Every live event carries an SSE id `TURN-N` (N counts the turn's events from 1); a client that reconnects with
+`Last-Event-ID` (browsers' EventSource send it by themselves) gets only what follows that event (`events_after`),
+so nothing is lost or repeated. The same ids are the Redis stream ids in replica mode (shared.py). Events rebuilt
+from the database carry no id: they begin with `start`, which resets the panes.
+
 Events (each `data` is JSON): `start` {turn}; `chunk` {side, text} (plain text); `done` {side, html}
 (the whole answer as sanitized HTML); `error` {side, message}; `end` {status: ready | failed | voted, message?}.
 A side's `done` is sent only once the turn is committed, so `done` from both sides means the battle can be voted
@@ -40,6 +45,21 @@ from glassboard.schema import GlassboardError
 log = logging.getLogger("glassboard.arena")
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_EVENT_ID = re.compile(r"(\d{1,4})-(\d{1,9})")
+
+
+def parse_event_id(value: str | bytes | None) -> tuple[int, int] | None:
+    """(turn, n) of a `Last-Event-ID` ('TURN-N'); None when absent or not one of ours (then replay from the start)."""
+    if not value:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    match = _EVENT_ID.fullmatch(text.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def events_after(turn: int, last: tuple[int, int] | None) -> int:
+    """How many events of `turn` the client already has, given its Last-Event-ID."""
+    return last[1] if last is not None and last[0] == turn else 0
 
 
 def clean_text(text: str) -> str:
@@ -71,18 +91,23 @@ class LiveTurn:
     battle_id: str
     turn: int
     voter: str | None = None  # pseudonym of the voter who started the battle (may stream it)
-    events: list[bytes] = field(default_factory=list)
+    events: list[bytes] = field(default_factory=list)  # each with its `id: TURN-N` line
     finished: bool = False
+    publish: Callable[[LiveTurn, str, bytes, bool], None] | None = None  # replica mode: to the Redis stream
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def push(self, data: bytes, last: bool = False) -> None:
-        self.events.append(data)
+        event_id = f"{self.turn}-{len(self.events) + 1}"
+        self.events.append(b"id: " + event_id.encode() + b"\n" + data)
         self.finished = self.finished or last
+        if self.publish is not None:
+            self.publish(self, event_id, data, last)
         changed, self._changed = self._changed, asyncio.Event()
         changed.set()
 
-    async def follow(self) -> AsyncIterator[bytes]:
-        index = 0
+    async def follow(self, after: int = 0) -> AsyncIterator[bytes]:
+        """The events after the first `after` ones, live until the turn ends."""
+        index = min(after, len(self.events)) if after > 0 else 0
         while True:
             if index < len(self.events):  # everything that arrived meanwhile goes out in one write
                 end = len(self.events)
@@ -118,20 +143,22 @@ class BattleRunner:
     """Owns the generation tasks and the live event logs of the turns in progress."""
 
     def __init__(self, hub: Any, render: Render, finish_turn: FinishTurn, overrides: dict[str, Any] | None = None,
-                 *, fail_turn: FailTurn | None = None, limits: AnswerLimits | None = None):
+                 *, fail_turn: FailTurn | None = None, limits: AnswerLimits | None = None,
+                 publish: Callable[[LiveTurn, str, bytes, bool], None] | None = None):
         self.hub = hub
         self.render = render
         self.finish_turn = finish_turn
         self.fail_turn = fail_turn
         self.limits = limits or AnswerLimits()
         self.overrides = dict(overrides or {})
+        self.publish = publish
         self.live: dict[str, LiveTurn] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, battle_id: str, turn: int, sides: dict[str, tuple[Any, list[dict[str, Any]]]],
               voter: str | None = None) -> LiveTurn:
         """Start generating `turn` for both sides: {"a": (variant, conversation), "b": (...)}."""
-        live = LiveTurn(battle_id, turn, voter)
+        live = LiveTurn(battle_id, turn, voter, publish=self.publish)
         live.push(frame("start", {"turn": turn}))
         self.live[battle_id] = live
         task = asyncio.create_task(self._run(live, sides), name=f"battle-{battle_id}")
@@ -240,6 +267,11 @@ class BattleRunner:
             await self.fail_turn(live.battle_id, live.turn, clean_text(reason[:1000]))
         except Exception:  # noqa: BLE001 - the store is gone: the next start fails the battle
             log.exception("battle %s: could not mark it failed either", live.battle_id)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let the turns in progress finish (graceful shutdown), for at most `timeout_s`."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout_s)
 
     async def aclose(self) -> None:
         """Cancel the turns in progress (they stay 'streaming' in the store and are failed at next start)."""

@@ -63,13 +63,20 @@ def serve_command(
     forwarded_allow_ips: Annotated[str | None, typer.Option(
         help="Comma-separated proxy addresses trusted for X-Forwarded-For/-Proto (default: none, the headers are "
              "ignored).")] = None,
+    # --- replicas (arena/shared.py, docs/deploy.md) ---
+    redis: Annotated[str | None, typer.Option(
+        "--redis", help="Redis URL (redis://HOST:PORT/DB): replica mode, live turns, rate limits and the "
+                        "leaderboard shared by every arena process on the same PostgreSQL database.")] = None,
+    workers: Annotated[int, typer.Option(
+        help="Processes sharing the port (needs --db postgresql+psycopg://... and --redis).")] = 1,
 ) -> None:
     """Serve the arena: blind battles, votes, leaderboard and transparency pages (http://HOST:PORT)."""
     import uvicorn
 
     from glassboard.arena.app import create_app
-    from glassboard.arena.server import uvicorn_config
+    from glassboard.arena.server import serve_workers, uvicorn_config
     from glassboard.arena.settings import Settings
+    from glassboard.arena.shared import SharedStateError
     from glassboard.store.db import StoreError
 
     with clean_errors():
@@ -82,6 +89,7 @@ def serve_command(
             "generation": {"max_tokens": max_tokens} if max_tokens else {},
             "secret_file": str(secret_file) if secret_file else None,
             "public_origins": tuple(public_origin or ()), "forwarded_allow_ips": forwarded_allow_ips,
+            "redis_url": redis, "workers": workers,
         }
         overrides.update(  # arena content
             max_answer_bytes=max_answer_bytes, answer_token_margin=answer_token_margin,
@@ -93,15 +101,20 @@ def serve_command(
                              create_per_min_ip=4 * rate_limit, vote_per_min_ip=4 * rate_limit)
         try:
             settings = Settings.from_env(**overrides)
-            app = create_app(settings)
-        except StoreError as err:
+            app = create_app(settings)  # with --workers: checks and migrates once here; each worker builds its own
+        except (StoreError, SharedStateError) as err:
             fail(str(err))
         except Exception as err:  # noqa: BLE001 - a database that is down or refuses us: one clear line
             if type(err).__module__.startswith("sqlalchemy"):
                 fail(f"cannot open the database {db}: {err.__class__.__name__}: {str(err).splitlines()[0]}")
             raise
         stdout().print(f"glassboard arena on [bold]http://{host}:{port}[/] · database {db} · "
-                       f"{len(registry.active())} active variant(s)", highlight=False)
+                       f"{len(registry.active())} active variant(s)"
+                       + (f" · Redis {redis} · {workers} worker(s)" if redis else ""), highlight=False)
+        if workers > 1:
+            app.state.arena.store.close()
+            serve_workers(settings, host, port, log_level)
+            return
         uvicorn.Server(uvicorn_config(app, settings, host, port, log_level)).run()
 
 

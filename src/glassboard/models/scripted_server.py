@@ -6,6 +6,7 @@ GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user m
   /echo/v1         answers with the last user message, verbatim
   /replay/v1       answers with the recorded reply for this prompt (`replies`: sha256[:16] of the user message ->
                    text), 404 for a prompt without one: replays a published model's generations
+  /drip50ms/v1     the answer, one chunk every 50 ms
   /status500x2/v1  HTTP 500 for the first 2 requests of this scenario, then ok (also 429, 503, 404, 401)
   /hang/v1         accepts the request and never answers
   /truncate/v1     streams two chunks, then closes without a finish reason
@@ -112,9 +113,12 @@ async def _events(body: dict[str, Any], text: str, scenario: str) -> AsyncIterat
         yield _chunk(body, {"role": "assistant", "content": words[0]}, None)
         yield "data: {this is not json\n\n"
         return
+    drip = re.fullmatch(r"drip(\d+)ms", scenario)  # one chunk every N ms (a slow model, for mid-answer tests)
     for i, word in enumerate(words):
         if scenario == "truncate" and i == 2:
             return
+        if drip and i:
+            await asyncio.sleep(int(drip.group(1)) / 1000)
         yield _chunk(body, {"role": "assistant", "content": word} if i == 0 else {"content": word}, None)
     yield _chunk(body, {}, "stop")
     usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}

@@ -30,7 +30,7 @@ _FINISH_SIDE = update(_TURNS).where(
     _TURNS.c.battle_id == bindparam("b_battle_id"), _TURNS.c.turn == bindparam("b_turn"),
     _TURNS.c.side == bindparam("b_side"),
 )
-_FINISH_BATTLE = update(_BATTLES).where(_BATTLES.c.id == bindparam("b_id"))
+_FINISH_BATTLE = update(_BATTLES).where(_BATTLES.c.id == bindparam("b_id"), _BATTLES.c.status == "streaming")
 _VOTE = update(_BATTLES).where(
     _BATTLES.c.id == bindparam("b_id"), _BATTLES.c.voter == bindparam("b_voter"), _BATTLES.c.status == "ready",
 )
@@ -143,13 +143,18 @@ class Store:
         self, battle_id: str, turn: int, status: str, conversation_a: list[dict[str, Any]],
         conversation_b: list[dict[str, Any]], answers: dict[str, dict[str, Any]], error: str | None = None, *,
         conn: Connection | None = None,
-    ) -> None:
-        """Record both answers of a turn (text, timing, error) and the battle's new status and conversations."""
+    ) -> bool:
+        """Record both answers of a turn (text, timing, error) and the battle's new status and conversations; False
+        (nothing written) if the battle is no longer 'streaming' (another replica failed it: see arena/shared.py)."""
         with self._begin(conn) as conn:
+            values = {"b_id": battle_id, "status": status, "conversation_a": conversation_a,
+                      "conversation_b": conversation_b, "error": error}
+            result = conn.execute(_FINISH_BATTLE, values)
+            if result.rowcount != 1:
+                return False
             for side, values in answers.items():
                 conn.execute(_FINISH_SIDE, {**values, "b_battle_id": battle_id, "b_turn": turn, "b_side": side})
-            conn.execute(_FINISH_BATTLE, {"b_id": battle_id, "status": status, "conversation_a": conversation_a,
-                                          "conversation_b": conversation_b, "error": error})
+        return True
 
     def fail_turn(self, battle_id: str, turn: int, reason: str, *, conn: Connection | None = None) -> None:
         """Mark a 'streaming' battle failed with `reason` (when its answers could not be stored), answers left out."""
@@ -184,6 +189,12 @@ class Store:
             result = conn.execute(update(BattleRow).where(BattleRow.status == "streaming").values(
                 status="failed", error=reason))
             return result.rowcount
+
+    def streaming_battles(self, created_before: float) -> list[str]:
+        """Ids of arena battles still 'streaming' that were created before `created_before` (failover sweep)."""
+        with self.engine.connect() as conn:
+            return list(conn.scalars(select(BattleRow.id).where(BattleRow.status == "streaming",
+                                                                BattleRow.created < created_before)))
 
     def vote_count(self) -> int:
         with self.engine.connect() as conn:

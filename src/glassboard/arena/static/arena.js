@@ -8,7 +8,7 @@
   const battleBox = $("battle"), statusLine = $("status"), voteBox = $("vote"), revealBox = $("reveal");
   const errorLine = $("error"), count = $("count");
   const maxPrompt = parseInt(promptBox.dataset.max, 10);
-  const state = { battleId: null, phase: "idle", source: null, panes: {} };
+  const state = { battleId: null, phase: "idle", source: null, panes: {}, lastEventId: "", retries: 0 };
   // phase: idle (no battle) | streaming | ready (may vote or continue) | failed | voted
 
   async function api(path, body) {
@@ -74,9 +74,33 @@
     if (state.source) state.source.close();
     addTurn(turn, prompt);
     setPhase("streaming");
-    const source = new EventSource("/api/battles/" + encodeURIComponent(state.battleId) + "/stream");
+    state.lastEventId = "";
+    state.retries = 0;
+    listen();
+  }
+
+  // Every live event has an id (TURN-N). After a dropped connection EventSource reconnects by itself and sends
+  // Last-Event-ID, so the server continues after the last event we have (on this or another replica). When the
+  // browser gives up (e.g. the replica answered 502/503 while a load balancer moved it), we reconnect ourselves,
+  // passing the id in the query string (EventSource cannot set headers).
+  function listen() {
+    let url = "/api/battles/" + encodeURIComponent(state.battleId) + "/stream";
+    if (state.lastEventId) url += "?last_event_id=" + encodeURIComponent(state.lastEventId);
+    const source = new EventSource(url);
     state.source = source;
-    source.addEventListener("start", () => {  // (re)connected: the server replays the whole turn
+    const track = (e) => { if (e.data === undefined) return; if (e.lastEventId) state.lastEventId = e.lastEventId; state.retries = 0; };
+    ["start", "chunk", "done", "error", "end"].forEach((name) => source.addEventListener(name, track));
+    source.addEventListener("error", (e) => {
+      if (e.data || source.readyState !== EventSource.CLOSED || state.source !== source) return;
+      state.source = null;
+      if (state.retries >= 5) {
+        setPhase("failed", "The connection to the arena was lost. Start a new battle.");
+        return;
+      }
+      state.retries += 1;
+      setTimeout(() => { if (state.phase === "streaming" && !state.source) listen(); }, 500 * state.retries);
+    });
+    source.addEventListener("start", () => {  // a whole turn follows (new, or rebuilt from the store)
       ["a", "b"].forEach((side) => { state.panes[side].textContent = ""; state.panes[side].className = "answer streaming"; });
     });
     source.addEventListener("chunk", (e) => {
