@@ -412,7 +412,10 @@ class Renderer:
 def prepare(task: Task, name: str | None = None, path: Path | None = None, fewshot: Path | None = None,
             shuffle: bool | None = None) -> Renderer:
     """The renderer for `task` under a protocol (by name or file), with its exemplars and option-order override."""
-    protocol = get_protocol(task.name, name, path).with_shuffle(shuffle)
+    if path is None and (name or DEFAULT_PROTOCOL) == DEFAULT_PROTOCOL and task.protocol_data is not None:
+        protocol = _parse(task.protocol_data, str(task.protocol_data["source"]["file"])).with_shuffle(shuffle)
+    else:
+        protocol = get_protocol(task.name, name, path).with_shuffle(shuffle)
     multiple_choice = task.kind == "letter"
     if multiple_choice != (protocol.normaliser == "letter") or multiple_choice != ("{options}" in protocol.question):
         raise ProtocolError(f"{protocol.path}: protocol '{protocol.name}' does not fit task {task.name} (a "
