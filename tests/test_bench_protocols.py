@@ -218,7 +218,7 @@ async def test_resume_under_another_protocol_asks_again(tmp_path: Path) -> None:
 
 def test_unknown_protocol_bad_file_and_missing_fewshot_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ProtocolError, match=r"unknown protocol 'nope' for task gsm8k; built-in protocols: glassboard, "
-                                            r"official"):
+                                            r"lm-eval, lm-eval-flexible, official"):
         get_protocol("gsm8k", "nope")
     with pytest.raises(ProtocolError, match=r"needs 5-shot exemplars: pass --fewshot FILE with the MMLU-Pro "
                                             r"validation split"):

@@ -27,12 +27,12 @@ from glassboard.models.types import ConfigError
 
 DEFAULT_PROTOCOL = "glassboard"
 Pick = Literal["first", "last"]
-Normaliser = Literal["letter", "number", "string-nocomma", "math"]
+Normaliser = Literal["letter", "number", "string-nocomma", "exact", "math"]
 Unparsed = Literal["wrong", "uniform-guess", "seeded-guess"]
-Builtin = Literal["glassboard-strict", "glassboard-lenient"]
-NORMALISERS: tuple[str, ...] = ("letter", "number", "string-nocomma", "math")
+Builtin = Literal["glassboard-strict", "glassboard-lenient", "last-boxed"]
+NORMALISERS: tuple[str, ...] = ("letter", "number", "string-nocomma", "exact", "math")
 UNPARSED: tuple[str, ...] = ("wrong", "uniform-guess", "seeded-guess")
-BUILTIN_RUNGS: tuple[str, ...] = ("glassboard-strict", "glassboard-lenient")
+BUILTIN_RUNGS: tuple[str, ...] = ("glassboard-strict", "glassboard-lenient", "last-boxed")
 FLAGS = {"IGNORECASE": re.IGNORECASE, "MULTILINE": re.MULTILINE, "DOTALL": re.DOTALL}
 
 
@@ -62,6 +62,31 @@ class FewShot:
 
 
 @dataclass(frozen=True, slots=True)
+class ExactMatch:
+    """What an exact-match scorer removes from both answer and target before comparing (as HF `exact_match`)."""
+
+    ignore: tuple[re.Pattern[str], ...] = ()  # regexes removed, in order
+    ignore_case: bool = False
+    ignore_punctuation: bool = False  # string.punctuation removed
+
+    @property
+    def active(self) -> bool:
+        return bool(self.ignore) or self.ignore_case or self.ignore_punctuation
+
+    def apply(self, value: str) -> str:
+        for regex in self.ignore:
+            value = regex.sub("", value)
+        if self.ignore_case:
+            value = value.lower()
+        if self.ignore_punctuation:
+            value = value.translate(_PUNCTUATION)
+        return value
+
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+@dataclass(frozen=True, slots=True)
 class Protocol:
     name: str
     task: str
@@ -85,6 +110,7 @@ class Protocol:
     fewshot: FewShot | None
     sha256: str
     path: str
+    exact: ExactMatch = field(default_factory=lambda: ExactMatch())
     overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -224,11 +250,24 @@ def _parse(data: dict[str, Any], where: str) -> Protocol:
         strip=need(prompt, "strip", bool, "prompt.", default=False),
         sampling=sampling, ladder=ladder, normaliser=normaliser, unparsed=unparsed,
         seed=need(scoring, "seed", int, "scoring.", default=0), fewshot=fewshot, sha256=_digest(data), path=where,
+        exact=_exact(scoring, where, need),
     )
     if fewshot is not None and not protocol.example:
         raise ProtocolError(f"{where}: a [fewshot] table needs 'prompt.example' (how one exemplar is written)")
     _check_templates(protocol, where)
     return protocol
+
+
+def _exact(scoring: dict[str, Any], where: str, need: Any) -> ExactMatch:
+    patterns = need(scoring, "ignore", list, "scoring.", default=[])
+    regexes = []
+    for i, pattern in enumerate(patterns):
+        try:
+            regexes.append(re.compile(pattern))
+        except (re.error, TypeError) as err:
+            raise ProtocolError(f"{where}: scoring.ignore[{i}] is not a valid regex: {err}") from None
+    return ExactMatch(tuple(regexes), need(scoring, "ignore_case", bool, "scoring.", default=False),
+                      need(scoring, "ignore_punctuation", bool, "scoring.", default=False))
 
 
 def _rung(item: Any, index: int, where: str) -> LadderRung:
@@ -373,7 +412,10 @@ class Renderer:
 def prepare(task: Task, name: str | None = None, path: Path | None = None, fewshot: Path | None = None,
             shuffle: bool | None = None) -> Renderer:
     """The renderer for `task` under a protocol (by name or file), with its exemplars and option-order override."""
-    protocol = get_protocol(task.name, name, path).with_shuffle(shuffle)
+    if path is None and (name or DEFAULT_PROTOCOL) == DEFAULT_PROTOCOL and task.protocol_data is not None:
+        protocol = _parse(task.protocol_data, str(task.protocol_data["source"]["file"])).with_shuffle(shuffle)
+    else:
+        protocol = get_protocol(task.name, name, path).with_shuffle(shuffle)
     multiple_choice = task.kind == "letter"
     if multiple_choice != (protocol.normaliser == "letter") or multiple_choice != ("{options}" in protocol.question):
         raise ProtocolError(f"{protocol.path}: protocol '{protocol.name}' does not fit task {task.name} (a "

@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from glassboard.bench.claims import verdict
-from glassboard.bench.extract import AnswerKind, clean_math, lenient, normalise_number, strict
+from glassboard.bench.extract import AnswerKind, clean_math, last_boxed, lenient, normalise_number, strict
 from glassboard.bench.protocol import LadderRung, Protocol
 from glassboard.bench.scoring import is_correct
 from glassboard.bench.stats import clustered_mean_ci
@@ -48,7 +48,8 @@ class ProtocolScore:
                 "unparsed_rate": self.unparsed_rate, "n": self.n, "rungs": self.rungs}
 
 
-_KINDS: dict[str, AnswerKind] = {"letter": "letter", "number": "number", "string-nocomma": "number", "math": "math"}
+_KINDS: dict[str, AnswerKind] = {"letter": "letter", "number": "number", "string-nocomma": "number",
+                                  "exact": "number", "math": "math"}
 
 
 def _kind(protocol: Protocol) -> AnswerKind:
@@ -65,6 +66,9 @@ def extract(protocol: Protocol, response: str, letters: str = "") -> tuple[str |
 
 
 def _read(rung: LadderRung, protocol: Protocol, response: str, letters: str) -> str | None:
+    if rung.builtin == "last-boxed":
+        boxed = last_boxed(response)
+        return None if boxed is None else _normalise(protocol, boxed)
     if rung.builtin is not None:
         reading = (strict if rung.builtin == "glassboard-strict" else lenient)(response, _kind(protocol), letters)
         return reading.answer
@@ -85,6 +89,8 @@ def _normalise(protocol: Protocol, value: str) -> str | None:
         return value.strip() or None
     if protocol.normaliser == "string-nocomma":
         return value.strip().replace(",", "") or None
+    if protocol.normaliser == "exact":
+        return value.strip() or None
     if protocol.normaliser == "number":
         return normalise_number(value)
     return clean_math(value)
@@ -100,6 +106,8 @@ def credit(protocol: Protocol, answer: str | None, target: str, letters: str) ->
         return 1.0 if letters[seeded_guess(protocol.seed, k)] == target else 0.0
     if protocol.normaliser == "string-nocomma":
         return 1.0 if answer == target else 0.0
+    if protocol.normaliser == "exact" or (protocol.normaliser == "letter" and protocol.exact.active):
+        return 1.0 if protocol.exact.apply(answer) == protocol.exact.apply(target) else 0.0
     return 1.0 if is_correct(_kind(protocol), answer, target) else 0.0
 
 

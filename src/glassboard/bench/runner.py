@@ -111,7 +111,7 @@ async def run_eval(
         writer.write(header)
         if todo:
             await _run(model, variant, task, todo, writer, state, concurrency, stop_after, progress, renderer)
-    summary = summarize_contents(read_log(log_path), keys)
+    summary = summarize_contents(read_log(log_path), keys, task.kind)
     return RunResult(log_path, summary, keys, state.requested, len(prompts) - len(todo), state.errors, state.stopped,
                      time.perf_counter() - started)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from glassboard.bench.data import DataError, DataWarning
+from glassboard.bench.extract import AnswerKind
 from glassboard.bench.log import Key, LogContents, read_log
 from glassboard.bench.stats import (
     Estimate,
@@ -101,12 +102,14 @@ def summarize(log_path: Path | str, keys: Iterable[Key] | None = None) -> RunSum
     return summarize_contents(contents, keys)
 
 
-def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None) -> RunSummary:
+def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None,
+                       kind: AnswerKind | None = None) -> RunSummary:
+    """`kind`: the task's answer kind when the task is not built in (a --task-file task)."""
     from glassboard.bench.scoring import SCORER_VERSION, score
     from glassboard.bench.tasks import get_task
 
     header = contents.header
-    task = get_task(header["task"])
+    kind = kind or get_task(header["task"]).kind
     wanted = set(keys) if keys is not None else None
     # The last record per (sample, epoch): a changed prompt template supersedes older records of the same sample.
     latest: dict[tuple[str, int], SampleRecord] = {}
@@ -117,7 +120,7 @@ def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None)
     rescored = 0
     for record in latest.values():
         if record.ok and (record.scorer != SCORER_VERSION or record.scored is None):
-            scored = score(record.response or "", task.kind, record.target, record.letters)
+            scored = score(record.response or "", kind, record.target, record.letters)
             record = dataclasses.replace(record, scored=scored, scorer=SCORER_VERSION)
             rescored += 1
         records.append(record)
@@ -138,7 +141,7 @@ def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None)
         )
     variant = header.get("variant", {})
     return RunSummary(
-        task=task.name,
+        task=str(header["task"]),
         model=variant.get("name", "?"),
         variant_id=variant.get("id", "?"),
         log=contents.path,

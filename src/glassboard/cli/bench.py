@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     model: Annotated[str, typer.Argument(help="Variant name or alias (see `glassboard models`).")],
-    task: Annotated[str, typer.Option("--task", "-t", help=f"Benchmark: {TASK_NAMES}.")],
+    task: Annotated[str | None, typer.Option("--task", "-t", help=f"Benchmark: {TASK_NAMES}.")] = None,
+    task_file: Annotated[Path | None, typer.Option(help="A task declared in a TOML file (data, kind, field "
+                                                        "mapping): see docs/bench.md.")] = None,
     data: Annotated[Path | None, typer.Option(help="Local JSONL/CSV/Parquet file with the hub's field names "
                                                    "(default: the Hugging Face hub, needs `datasets`).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
@@ -71,12 +73,12 @@ def eval_command(
         from glassboard.bench.protocol import prepare as prepare_protocol
         from glassboard.bench.protocol_score import ProtocolRun
         from glassboard.bench.runner import with_overrides
-        from glassboard.bench.tasks import get_task
+        from glassboard.bench.taskfile import resolve_task
         from glassboard.cli.protocols import claim_line, protocol_line
 
         claim_text, claim_protocol = split_claim(claim) if claim is not None else (None, None)
         claim_value = parse_claim(claim_text) if claim_text is not None else None
-        bench_task = get_task(task)
+        bench_task = resolve_task(task, task_file)
         if protocol and claim_protocol and protocol != claim_protocol:
             fail(f"--claim names protocol '{claim_protocol}' but --protocol is '{protocol}': the claim is checked "
                  "under the protocol it was made with; drop one of them")

@@ -141,7 +141,9 @@ def claims_check_command(
 
 def audit_protocols_command(
     model: Annotated[str, typer.Argument(help="Variant name or alias.")],
-    task: Annotated[str, typer.Option("--task", "-t", help="Benchmark task.")],
+    task: Annotated[str | None, typer.Option("--task", "-t", help="Benchmark task.")] = None,
+    task_file: Annotated[Path | None, typer.Option(help="A task declared in a TOML file (data, kind, field "
+                                                        "mapping): see docs/bench.md.")] = None,
     protocols: Annotated[str | None, typer.Option(help="Comma-separated protocol names (default: every built-in "
                                                         "protocol of the task, glassboard first).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
@@ -158,9 +160,9 @@ def audit_protocols_command(
     with clean_errors():
         from glassboard.bench.protocol import available, prepare
         from glassboard.bench.sensitivity import Options, sensitivity
-        from glassboard.bench.tasks import get_task
+        from glassboard.bench.taskfile import resolve_task
 
-        bench_task = get_task(task)
+        bench_task = resolve_task(task, task_file)
         names = [n.strip() for n in protocols.split(",") if n.strip()] if protocols else \
             [p.name for p in available(bench_task.name)]
         renderers = [prepare(bench_task, name, fewshot=fewshot) for name in names]

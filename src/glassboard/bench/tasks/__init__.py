@@ -6,7 +6,7 @@ import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from glassboard.bench.data import DataError, DataIssues, DataWarning, HubSource, Row, RowError, hub_rows, read_rows
 from glassboard.bench.extract import AnswerKind
@@ -56,6 +56,7 @@ class Task:
     hub: ClassVar[HubSource]
     template: ClassVar[str]
     description: ClassVar[str] = ""
+    protocol_data: dict[str, Any] | None = None  # the default protocol of a task declared in a file (bench.taskfile)
 
     def parse_row(self, row: Row, issues: DataIssues) -> Sample:
         """The row as a Sample; raise RowError to skip a defective row, or `issues.warn` about a repaired one."""
