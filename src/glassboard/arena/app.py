@@ -31,6 +31,7 @@ from glassboard.arena.shared import SharedState, check_reachable
 from glassboard.arena.state import ArenaState
 from glassboard.arena.streaming import AnswerLimits, BattleRunner
 from glassboard.models import ModelHub, Registry
+from glassboard.schema import GlassboardError
 from glassboard.store.battles import Store
 from glassboard.store.db import normalize_url
 from glassboard.store.group_commit import GroupCommitWriter, WalCheckpointer
@@ -41,7 +42,7 @@ log = logging.getLogger("glassboard.arena")
 __all__ = ["ArenaState", "create_app"]
 
 
-class TurnNotStored(Exception):
+class TurnNotStored(GlassboardError):
     """The store refused to finish a turn: the battle is no longer 'streaming' (a replica failed it)."""
 
 
