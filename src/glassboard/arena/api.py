@@ -167,8 +167,7 @@ def install(app: FastAPI) -> None:
     @router.get("/transparency")
     async def transparency(request: Request) -> dict[str, Any]:
         """Every variant ever tested, its status and votes; each variant's and provider's share of battles."""
-        st = arena(request)
-        return await st.read(transparency_data, st)
+        return await transparency_view(arena(request))
 
     app.include_router(router)
 
@@ -291,6 +290,15 @@ def refresh_board_soon(st: ArenaState) -> None:
     st.board_refreshed = now
     task = asyncio.get_running_loop().create_task(current_board(st))
     task.add_done_callback(lambda t: t.exception())
+
+
+async def transparency_view(st: ArenaState) -> dict[str, Any]:
+    """transparency_data plus `excluded`: the votes the ratings leave out and why (from the cached board)."""
+    data = await st.read(transparency_data, st)
+    board = await current_board(st)
+    defence = board.defence or {}
+    data["excluded"] = {"identity_flagged": board.votes - board.rated_votes, "summary": defence.get("summary")}
+    return data
 
 
 def transparency_data(st: ArenaState) -> dict[str, Any]:

@@ -20,10 +20,11 @@ class Board:
     rows: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
     warnings: list[str] = field(default_factory=list)
+    defence: dict[str, Any] | None = None  # the defended board and its exclusion counts (see defence.py)
 
     def as_json(self) -> dict[str, Any]:
         return {"votes": self.votes, "rated_votes": self.rated_votes, "rows": self.rows, "message": self.message,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "defence": self.defence}
 
 
     def widths(self) -> dict[str, float]:
@@ -51,16 +52,42 @@ def compute(battles: list[dict[str, Any]]) -> Board:
         board.message = (f"Not enough votes for a leaderboard yet: {len(rated)} usable vote(s)"
                          f"{f' ({votes - len(rated)} flagged)' if votes != len(rated) else ''}. Battle and vote!")
         return board
+    excluded = _defend(board, rated)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the library collects its warnings in `.warnings`
         try:
-            result = leaderboard(battles, connected="largest", on_invalid="skip", ci="sandwich")
+            # with flagged voters, style control runs on the defended votes only (below), not on these
+            result = leaderboard(battles, connected="largest", on_invalid="skip", ci="sandwich",
+                                 style_control=not excluded)
         except RatingError as err:
             board.message = f"The leaderboard cannot be computed yet: {err}"
             return board
     board.rows = [_clean(dict(row)) for row in result.rows]
     board.warnings = list(result.warnings)
     return board
+
+
+# --------------------------------------------------------------------------------- defended board (issue 16)
+def _defend(board: Board, rated: list[dict[str, Any]]) -> list[int]:
+    """Score the voters of `rated`; when some are flagged, put the board of the other votes (raw and
+    style-controlled) in `board.defence`. Returns the indices of the excluded votes."""
+    from glassboard.arena.defence import defended_board
+    from glassboard.rating.errors import RatingError
+    from glassboard.rating.leaderboard import leaderboard
+
+    board.defence, excluded = defended_board(rated, board.votes - board.rated_votes)
+    if not excluded:
+        return []
+    dropped = set(excluded)
+    kept = [b for i, b in enumerate(rated) if i not in dropped]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            result = leaderboard(kept, connected="largest", on_invalid="skip", ci="sandwich")
+            board.defence["rows"] = [_clean(dict(row)) for row in result.rows]
+        except RatingError as err:
+            board.defence["message"] = f"The defended leaderboard cannot be computed: {err}"
+    return excluded
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:

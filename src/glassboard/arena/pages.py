@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from glassboard.arena.api import current_board, transparency_data
+from glassboard.arena.api import current_board, transparency_view
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -83,6 +83,5 @@ def install(app: FastAPI) -> None:
 
     @app.get("/transparency", response_class=HTMLResponse, include_in_schema=False)
     async def transparency_page(request: Request) -> HTMLResponse:
-        st = request.app.state.arena
-        data = await st.read(transparency_data, st)
+        data = await transparency_view(request.app.state.arena)
         return page(request, "transparency.html", {"data": data}, "Transparency")

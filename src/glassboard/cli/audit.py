@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stderr, stdout
+from glassboard.cli.integrity import register as register_integrity
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 from glassboard.cli.protocols import audit_protocols_command
 
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
     audit.command("contamination")(contamination_command)
     audit.command("providers")(providers_command)
     audit.command("protocols")(audit_protocols_command)  # protocol sensitivity (issue 12), in cli/protocols.py
+    register_integrity(audit)  # manipulation and selection (issue 16), in cli/integrity.py
     app.add_typer(audit)
 
 
