@@ -217,7 +217,8 @@ async def battle_events(st: ArenaState, battle_id: str, voter: str,
         if live is None and st.shared is not None and battle["status"] == "streaming":  # generated elsewhere
             return await remote_events(st, battle_id, f"{last[0]}-{last[1]}" if last else None)
         if live is None:
-            battle = await st.read(st.store.battle, battle_id) or battle
+            stored = await st.read(st.store.battle, battle_id)
+            battle = stored or battle
             turns = await st.read(st.store.turns, battle_id)
             return await replay(battle, turns, st.render.html)
     return live.follow(events_after(live.turn, last))
@@ -309,7 +310,8 @@ def transparency_data(st: ArenaState) -> dict[str, Any]:
     counts = st.store.battle_counts(public_before=time.time() - st.settings.public_delay_s)
     total = sum(c["battles"] for (vid, _), c in counts.items() if vid is not None) // 2
     active = {(v.id, v.name) for v in st.active_variants()}
-    rows, providers = [], {}
+    rows: list[dict[str, Any]] = []
+    providers: dict[str, int] = {}
     for row in variants:
         c = counts.get((row["id"], row["name"]), {"battles": 0, "votes": 0, "failed": 0})
         rows.append({

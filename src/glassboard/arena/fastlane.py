@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Message, Receive, Send
 
 from glassboard.arena import api
-from glassboard.arena.http import Exchange, HttpRules, Message, Receive, Send, as_api_error, read_head, string_field
+from glassboard.arena.http import Exchange, HttpRules, as_api_error, read_head, string_field
 from glassboard.arena.integrity_middleware import VoterGate
 
 BATTLE_ROUTE = re.compile(r"/api/battles/([^/]+)/(stream|vote)")
@@ -133,7 +133,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     """A receive() that gives the already-read body once, then defers to the real one (for disconnects)."""
     sent = False
 
-    async def replay() -> dict[str, Any]:
+    async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
+from starlette.types import Message, Receive, Send
 
 from glassboard.arena.errors import ApiError, database_error
 from glassboard.arena.integrity import RateLimiter
@@ -31,9 +32,6 @@ from glassboard.store.db import StoreError
 
 log = logging.getLogger("glassboard.arena")
 
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 ErrorPage = Callable[[Request, int, str], Response]
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "code", "pre", "blockquote",
@@ -31,7 +33,8 @@ T = TypeVar("T")
 INLINE_CHARS = 64
 
 
-def _image_as_text(renderer, tokens, idx, options, env) -> str:  # noqa: ANN001 - markdown-it rule signature
+def _image_as_text(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict,
+                   env: EnvType) -> str:
     """An image becomes its alt text in brackets: nothing is fetched from the URL."""
     alt = renderer.renderInlineAsText(tokens[idx].children or [], options, env)
     return escapeHtml(f"[image: {alt}]" if alt else "[image]")

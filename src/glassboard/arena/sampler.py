@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from glassboard.schema import GlassboardError
@@ -28,10 +28,7 @@ class PairSampler:
     caps: Mapping[str, float] | None = None  # variant name -> max share of all sampled battles
     default_cap: float | None = None
     cap_min_battles: int = 20
-    rng: random.Random | None = None
-
-    def __post_init__(self) -> None:
-        self.rng = self.rng or random.Random()
+    rng: random.Random = field(default_factory=random.Random)
 
     def cap_of(self, name: str) -> float | None:
         return (self.caps or {}).get(name, self.default_cap)

@@ -86,7 +86,8 @@ class SharedState:
         self.replica = replica or secrets.token_hex(6)
         self.heartbeat_ttl_s = heartbeat_ttl_s
         self.stream_ttl_s = stream_ttl_s
-        self.redis = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
+        # redis-py's asyncio replies are typed as loose unions; this client returns bytes (decode_responses off).
+        self.redis: Any = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
         self._queue: asyncio.Queue[tuple[str, int, str, bytes, bool]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._buckets = self.redis.register_script(_TOKEN_BUCKETS)

@@ -35,7 +35,6 @@ class ArenaState:
     store: Store
     registry: Any
     hub: Any
-    runner: BattleRunner
     guard: IdentityGuard
     sampler: PairSampler
     limiter: RateLimiter | SharedState  # in-process buckets, or Redis' (replica mode)
@@ -44,11 +43,13 @@ class ArenaState:
     render: Renderer
     board: BoardCache
     language: LanguageDetector
+    # SQLite: one writer thread. PostgreSQL: writes in a child process (see store/writer_process.py).
+    writer: GroupCommitWriter | ProcessGroupCommitWriter
+    reader: concurrent.futures.ThreadPoolExecutor
+    runner: BattleRunner = field(init=False)  # built by create_app on this state's callbacks (turn stored/failed)
     exposure: dict[str, int] = field(default_factory=dict)  # battles sampled per variant name
     retired: set[tuple[str, str]] = field(default_factory=set)  # (id, name) retired by an admin
-    writer: GroupCommitWriter | ProcessGroupCommitWriter | None = None
     checkpointer: WalCheckpointer | None = None
-    reader: concurrent.futures.ThreadPoolExecutor | None = None
     # Battles started here and not voted yet: {"voter", "model_a", "model_b"}, plus the conversations and
     # "ready": True once the latest turn is stored as ready. Lets a vote skip reading the battle back (the vote's
     # conditional UPDATE still checks voter and status; any miss or refusal takes the full path). Bounded.
@@ -61,7 +62,6 @@ class ArenaState:
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store write (`fn(*args, conn=...)`) on the group-commit writer; returns after its commit."""
-        assert self.writer is not None
         return await self.writer.submit(fn, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
