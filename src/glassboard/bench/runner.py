@@ -167,8 +167,9 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             done = dataclasses.replace(
                 base, response=completion.text, finish_reason=completion.finish_reason,
                 prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION,
-                scored=score(completion.text, task.kind, prompt.target, prompt.letters), time=time.time(),
+                latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION if task.scored else None,
+                scored=score(completion.text, task.kind, prompt.target, prompt.letters) if task.scored else None,
+                time=time.time(),
             )
             writer.write(done.to_json())
             state.finished += 1
