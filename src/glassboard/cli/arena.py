@@ -160,7 +160,8 @@ def import_command(
     db: DbOption = "sqlite:///glassboard.db",
     skip_invalid: Annotated[bool, typer.Option(help="Skip invalid rows (with a warning) instead of failing.")] = False,
 ) -> None:
-    """Add battles from a file to the store (source 'import'); rows already stored are skipped."""
+    """Add battles from a file to the store (source 'import', or 'judge' for `judge run --out` battles, shown on
+    their own board); rows already stored are skipped."""
     from glassboard.rating.errors import RatingError
     from glassboard.store.battles import Store
     from glassboard.store.db import StoreError

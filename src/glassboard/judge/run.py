@@ -122,7 +122,7 @@ def judgment_battle(j: Judgment, baseline: str, judge: Variant, prompt_hash: str
     winner = "model_a" if strength > 0 else "model_b" if strength < 0 else "tie"
     key = f"{judge.id}|{prompt_hash}|{j.variant}|{j.prompt_id}|{j.position}"
     return {
-        "model_a": first, "model_b": second, "winner": winner, "tstamp": None,
+        "model_a": first, "model_b": second, "winner": winner,
         "conversation_a": conv_a, "conversation_b": conv_b, "conv_metadata": compute_conv_metadata(conv_a, conv_b),
         "flags": [],
         "source": "judge", "judge": judge.name, "judge_variant": judge.id, "judge_prompt_hash": prompt_hash,
