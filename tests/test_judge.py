@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from judge_fixtures import scripted_registry, write_prompts
 from typer.testing import CliRunner
 
 from glassboard.cli import app
@@ -21,6 +20,7 @@ from glassboard.judge.summary import JudgeSummary, summarize
 from glassboard.judge.verdict import JudgePrompt, parse_verdict
 from glassboard.models import ModelHub, Registry
 from glassboard.models.scripted_server import ScriptedServer
+from judge_fixtures import scripted_registry, write_prompts
 
 N_PROMPTS = 300
 CONTESTANTS = {"base": ("q=0;words=40;fam=x", "p-base"), "m1": ("q=0.5;words=40;fam=acme", "acme"),
