@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.judge import categorize_command
 
 DbOption = Annotated[str, typer.Option("--db", help="Database URL: sqlite:///FILE or postgresql+psycopg://...")]
 
@@ -18,6 +19,7 @@ def register(app: typer.Typer) -> None:
     battles = typer.Typer(help="Export and import the arena's battles (LMArena schema).", no_args_is_help=True)
     battles.command("export")(export_command)
     battles.command("import")(import_command)
+    battles.command("categorize")(categorize_command)  # issue 15: prompt categories (cli/judge.py)
     app.add_typer(battles, name="battles")
 
 

@@ -23,6 +23,50 @@ def register(app: typer.Typer) -> None:
     app.add_typer(judge, name="judge")
 
 
+def categorize_command(
+    path: Annotated[Path | None, typer.Argument(help="Battle file (.jsonl or .parquet, LMArena schema).")] = None,
+    db: Annotated[str | None, typer.Option(help="Tag the battles of this arena database in place.")] = None,
+    classifier: Annotated[str, typer.Option(help="'heuristic' (documented rules, no model) or a variant name.")] = (
+        "heuristic"),
+    out: Annotated[Path | None, typer.Option(help="Where to write the tagged battles (same format as PATH).")] = None,
+    log_dir: Annotated[Path, typer.Option(help="Run logs of a model classifier.")] = Path("glassboard-runs"),
+    config: ConfigOption = None,
+    fmt: FormatOption = OutputFormat.table,
+) -> None:
+    """Tag each battle's first prompt with LMArena-style categories (multi-label; classifier id and prompt hash
+    stored in `category_tag`), for `rate --category` and the arena's per-category leaderboard."""
+    with clean_errors():
+        from glassboard.judge.categories import classify
+        from glassboard.judge.categorize import categorize_file, categorize_store
+
+        if (path is None) == (db is None):
+            fail("give a battle FILE or --db URL (one of them)")
+        if path is not None and out is None:
+            fail("--out is required for a file (the input is never overwritten)")
+        tagger = classify
+        if classifier != "heuristic":
+            from glassboard.judge.classify_model import model_classifier
+
+            registry = load_registry(config)
+            tagger = model_classifier(registry, registry.get(classifier), log_dir)
+        if path is not None:
+            assert out is not None
+            result = categorize_file(path, out, tagger)
+        else:
+            from glassboard.store.battles import Store
+
+            store = Store(str(db))
+            try:
+                result = categorize_store(store, tagger)
+            finally:
+                store.close()
+        columns = (Column("category", key_column=True), Column("battles", justify="right"))
+        notes = [f"{result.battles} battles tagged by {classifier}"
+                 + (f"; {result.without_prompt} without a user prompt" if result.without_prompt else "")
+                 + (f"; {result.unparsable} unparsable classifier answers" if result.unparsable else "")]
+        emit(Listing("Prompt categories", columns, sorted(result.counts.items(), key=lambda kv: -kv[1]), notes), fmt)
+
+
 def run_command(
     judge: Annotated[str, typer.Option(help="The judge: a variant name or alias (see `glassboard models`).")],
     baseline: Annotated[str, typer.Option(help="Every model is judged against this variant's answers.")],

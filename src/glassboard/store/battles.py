@@ -235,6 +235,30 @@ class Store:
                         entry["failed"] += n
         return out
 
+    # --- prompt categories (issue 15): `glassboard battles categorize --db` reads conversations, writes labels ---
+    def first_turns(self) -> Iterator[tuple[str, Any, dict[str, Any] | None]]:
+        """(battle id, conversation_a, extra) of every battle, in id order (what a classifier reads)."""
+        query = select(BattleRow.id, BattleRow.conversation_a, BattleRow.extra).order_by(BattleRow.id)
+        with self.engine.connect() as conn:
+            yield from ((row[0], row[1], row[2]) for row in conn.execute(query.execution_options(yield_per=5000)))
+
+    def set_categories(self, updates: Sequence[tuple[str, list[str], dict[str, Any]]]) -> None:
+        """Store (battle id, labels, extra with category_tag) for each battle, in one transaction."""
+        statement = update(_BATTLES).where(_BATTLES.c.id == bindparam("b_id"))
+        with self.engine.begin() as conn:
+            conn.execute(statement, [{"b_id": i, "category": labels, "extra": extra} for i, labels, extra in updates])
+
+    def category_counts(self) -> dict[str, int]:
+        """Human votes per category label (what the leaderboard's category selector shows)."""
+        counts: dict[str, int] = {}
+        query = select(BattleRow.category).where(BattleRow.status == "voted", BattleRow.source != JUDGE_SOURCE,
+                                                 BattleRow.category.is_not(None))
+        with self.engine.connect() as conn:
+            for (category,) in conn.execute(query.execution_options(yield_per=5000)):
+                for label in [category] if isinstance(category, str) else category or []:
+                    counts[label] = counts.get(label, 0) + 1
+        return counts
+
     # ---------------------------------------------------------------------------------- export/import
     def voted(self, include_unvoted: bool = False, *, judged: bool = False) -> Iterator[dict[str, Any]]:
         """Battles as LMArena-schema rows (voted only unless asked; unvoted rows have no winner, so only voted rows
