@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from glassboard.judge.glm import bootstrap_weights, fit_logistic, interval, seed_for
 from glassboard.judge.run import JudgeRun
@@ -275,12 +274,12 @@ def _agreement(run: JudgeRun, scores: list[ModelScore], win_boots: dict[str, np.
         judge_vals = np.array([0.5 if m == run.baseline.name else next(s.win_rate.value for s in scores
                                                                           if s.model == m) for m in common])
         human_vals = np.array([fit.ratings[fit.models.index(m)] for m in common])
-        rho = float(spearmanr(judge_vals, human_vals).statistic)
+        rho = spearman(judge_vals, human_vals)
         n = min([len(fit.samples), *(len(win_boots[m]) for m in common if m in win_boots)])
         jb = np.column_stack([np.full(n, 0.5) if m == run.baseline.name or m not in win_boots else win_boots[m][:n]
                               for m in common])
         hb = fit.samples[:n, [fit.models.index(m) for m in common]]
-        boots = np.array([spearmanr(jb[i], hb[i]).statistic for i in range(n)])
+        boots = np.array([spearman(jb[i], hb[i]) for i in range(n)])
         low, high = interval(boots)
         spearman = Estimate(rho, low, high)
     judge_ci = [(s.win_rate.ci_low, s.win_rate.ci_high) for s in scores if s.win_rate.ci_low is not None]
@@ -302,6 +301,20 @@ def _first_prompt(battle: dict[str, Any]) -> str:
         if isinstance(turn, dict) and turn.get("role") == "user":
             return str(turn.get("content") or "").strip()
     return ""
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (ties get their average rank); NaN when either side is constant."""
+    rx, ry = _ranks(x), _ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    unique, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + 1 + ends) / 2.0)[inverse]
 
 
 def separability(intervals: list[tuple[float | None, float | None]]) -> float | None:

@@ -101,6 +101,7 @@ class JudgeRun:
     judge_errors: int = 0  # judge requests that ended in a model error (retried on the next run)
     stopped: str | None = None
     elapsed_s: float = 0.0
+    _battles: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def unparsable(self) -> int:
@@ -108,11 +109,14 @@ class JudgeRun:
 
     def battles(self) -> list[dict[str, Any]]:
         """The parsed judgments as LMArena-schema battle rows (model_a = the answer shown first)."""
-        return [judgment_battle(j, self.baseline.name, self.judge, self.prompt.hash) for j in self.judgments
-                if j.verdict is not None]
+        if self._battles is None:
+            judge_id, prompt_hash = self.judge.id, self.prompt.hash  # each is a hash: computed once
+            self._battles = [judgment_battle(j, self.baseline.name, self.judge.name, judge_id, prompt_hash)
+                             for j in self.judgments if j.verdict is not None]
+        return self._battles
 
 
-def judgment_battle(j: Judgment, baseline: str, judge: Variant, prompt_hash: str) -> dict[str, Any]:
+def judgment_battle(j: Judgment, baseline: str, judge: str, judge_id: str, prompt_hash: str) -> dict[str, Any]:
     assert j.verdict is not None
     first, second = (j.model, baseline) if j.model_is_a else (baseline, j.model)
     ans_a, ans_b = (j.model_answer, j.baseline_answer) if j.model_is_a else (j.baseline_answer, j.model_answer)
@@ -120,12 +124,12 @@ def judgment_battle(j: Judgment, baseline: str, judge: Variant, prompt_hash: str
     conv_b = [{"role": "user", "content": j.prompt}, {"role": "assistant", "content": ans_b}]
     strength = STRENGTH[j.verdict]
     winner = "model_a" if strength > 0 else "model_b" if strength < 0 else "tie"
-    key = f"{judge.id}|{prompt_hash}|{j.variant}|{j.prompt_id}|{j.position}"
+    key = f"{judge_id}|{prompt_hash}|{j.variant}|{j.prompt_id}|{j.position}"
     return {
         "model_a": first, "model_b": second, "winner": winner,
         "conversation_a": conv_a, "conversation_b": conv_b, "conv_metadata": compute_conv_metadata(conv_a, conv_b),
         "flags": [],
-        "source": "judge", "judge": judge.name, "judge_variant": judge.id, "judge_prompt_hash": prompt_hash,
+        "source": "judge", "judge": judge, "judge_variant": judge_id, "judge_prompt_hash": prompt_hash,
         "position": j.position, "verdict": j.verdict, "question_id": j.prompt_id,
         "battle_id": "judge-" + hashlib.sha256(key.encode()).hexdigest()[:24],
     }
