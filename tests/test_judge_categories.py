@@ -77,6 +77,11 @@ def test_categorize_jsonl_and_parquet_then_rate_by_category(tmp_path: Path) -> N
         assert rated.exit_code == 0, rated.output
         assert {r["model"]: r["votes"] for r in json.loads(rated.stdout)} == {"coder": 6, "poet": 6}
     rows = [json.loads(line) for line in (tmp_path / "tagged.jsonl").read_text().splitlines()]
+    import pyarrow.parquet as pq
+
+    columnar = pq.read_table(tmp_path / "tagged.parquet").select(["category", "category_tag"]).to_pylist()
+    assert [r["category"] for r in columnar] == [r["category"] for r in rows]  # the vectorised path agrees
+    assert [r["category_tag"]["prompt_hash"] for r in columnar] == [r["category_tag"]["prompt_hash"] for r in rows]
     assert rows[0]["category_tag"]["classifier"] == HEURISTIC_ID
     assert rows[0]["category_tag"]["prompt_hash"] == prompt_hash("Write a Python function to merge two sorted lists")
 

@@ -7,6 +7,7 @@ row; the database is updated in batches. Any classifier is a function from (prom
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from glassboard.judge.categories import Tags, classify, first_prompt
+from glassboard.judge.categories import CRITERIA, HEURISTIC_ID, LABELS, Tags, classify, first_prompt, label_masks
 from glassboard.judge.verdict import JudgeError
 
 Classifier = Callable[[Sequence[str], np.ndarray], list[Tags]]
@@ -109,20 +110,59 @@ def _parquet(src: Path, out: Path, classifier: Classifier) -> CategorizeResult:
     uniq, idx = np.unique(user_parent, return_index=True)
     first[uniq] = user_rows[idx]
     prompts = pc.take(flat.field("content").cast(pa.string()), pa.array(first, mask=first < 0))
-    result = CategorizeResult()
-    tags = classifier(prompts, turns)
-    result.add(tags, [None] * int((first < 0).sum()))
-    result.battles = n
+    result = CategorizeResult(battles=n, without_prompt=int((first < 0).sum()))
+    if classifier is classify:  # the heuristic: columns built with numpy and pyarrow, no per-row objects
+        category, tag = _heuristic_columns(prompts, turns)
+        result.counts.update({name: int(mask.sum()) for name, mask in label_masks(prompts, turns)[0].items()
+                              if mask.any()})
+    else:
+        tags = classifier(prompts, turns)
+        result.unparsable = sum(1 for t in tags if not t.parsed)
+        for t in tags:
+            result.counts.update(t.labels)
+        category = pa.array([list(t.labels) for t in tags], pa.list_(pa.string()))
+        tag = pa.array([{**t.to_json(), "unparsable": not t.parsed} for t in tags], _tag_type())
     for name in ("category", "category_tag"):
         if name in table.column_names:
             table = table.drop_columns([name])
-    table = table.append_column("category", pa.array([list(t.labels) for t in tags], pa.list_(pa.string())))
-    tag_type = pa.struct([("classifier", pa.string()), ("prompt_hash", pa.string()),
-                          ("criteria", pa.list_(pa.string())), ("unparsable", pa.bool_())])
-    table = table.append_column("category_tag", pa.array([{**t.to_json(), "unparsable": not t.parsed} for t in tags],
-                                                         tag_type))
+    table = table.append_column("category", category).append_column("category_tag", tag)
     pq.write_table(table, out)
     return result
+
+
+def _heuristic_columns(prompts: Any, turns: np.ndarray) -> tuple[Any, Any]:
+    """The `category` list column and the `category_tag` struct column of the heuristic, vectorised."""
+    import pyarrow as pa
+
+    labels, criteria = label_masks(prompts, turns)
+    texts = prompts.to_pylist()
+    sha = hashlib.sha256
+    hashes = pa.array([sha((t or "").encode()).hexdigest()[:16] for t in texts], pa.string())
+    n = len(texts)
+    category = _list_column([labels[name] for name in LABELS], LABELS, n)
+    crit = _list_column([criteria[name] for name in CRITERIA], CRITERIA, n)
+    tag = pa.StructArray.from_arrays(
+        [pa.array(np.full(n, HEURISTIC_ID, dtype=object), pa.string()), hashes, crit, pa.array(np.zeros(n, bool))],
+        fields=list(_tag_type()))
+    return category, tag
+
+
+def _tag_type() -> Any:
+    import pyarrow as pa
+
+    return pa.struct([("classifier", pa.string()), ("prompt_hash", pa.string()), ("criteria", pa.list_(pa.string())),
+                      ("unparsable", pa.bool_())])
+
+
+def _list_column(masks: list[np.ndarray], names: Sequence[str], n: int) -> Any:
+    """A list<string> column: row i lists names[k] for every k with masks[k][i] (in the order of names)."""
+    import pyarrow as pa
+
+    matrix = np.column_stack(masks) if masks else np.zeros((n, 0), bool)
+    rows, cols = np.nonzero(matrix)  # row-major: each row's labels in the order of names
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
+    values = pa.DictionaryArray.from_arrays(pa.array(cols.astype(np.int32)), pa.array(list(names))).cast(pa.string())
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
 def categorize_store(store: Any, classifier: Classifier = classify) -> CategorizeResult:
