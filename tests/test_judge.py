@@ -195,6 +195,8 @@ def test_cli_judge_run_battles_rate_and_import(world, tmp_path: Path) -> None:
     rated = runner.invoke(app, ["rate", str(out), "--format", "json"])
     assert rated.exit_code == 0, rated.output
     assert {r["model"] for r in json.loads(rated.stdout)} == {"base", "m1", "m2"}
+    styled = runner.invoke(app, ["audit", "style", str(out)])
+    assert styled.exit_code == 0 and "783" not in styled.output and "m1" in styled.output, styled.output
     db = f"sqlite:///{tmp_path / 'arena.db'}"
     imported = runner.invoke(app, ["battles", "import", str(out), "--db", db])
     assert imported.exit_code == 0, imported.output

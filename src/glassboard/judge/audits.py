@@ -269,7 +269,7 @@ def _agreement(run: JudgeRun, scores: list[ModelScore], win_boots: dict[str, np.
     # Spearman over models on both boards (the baseline is 0.5 on the judge's board).
     common = [m for m in [run.baseline.name, *(s.model for s in scores if s.win_rate.value is not None)]
               if m in fit.models]
-    spearman = Estimate(None)
+    rank_corr = Estimate(None)
     if len(common) >= 3:
         judge_vals = np.array([0.5 if m == run.baseline.name else next(s.win_rate.value for s in scores
                                                                           if s.model == m) for m in common])
@@ -281,10 +281,10 @@ def _agreement(run: JudgeRun, scores: list[ModelScore], win_boots: dict[str, np.
         hb = fit.samples[:n, [fit.models.index(m) for m in common]]
         boots = np.array([spearman(jb[i], hb[i]) for i in range(n)])
         low, high = interval(boots)
-        spearman = Estimate(rho, low, high)
+        rank_corr = Estimate(rho, low, high)
     judge_ci = [(s.win_rate.ci_low, s.win_rate.ci_high) for s in scores if s.win_rate.ci_low is not None]
     human_ci = [(float(fit.ci_low[fit.models.index(m)]), float(fit.ci_high[fit.models.index(m)])) for m in common]
-    return HumanAgreement(decisive, len(hits), agreement, spearman, len(common), separability(judge_ci),
+    return HumanAgreement(decisive, len(hits), agreement, rank_corr, len(common), separability(judge_ci),
                           separability(human_ci))
 
 

@@ -3,10 +3,12 @@
 The variant's `model` field is the script, `key=value` pairs joined by `;`:
   /contestant/v1  model "q=0.5;words=60;fam=acme": answers `[q=0.5 fam=acme]` plus filler words; the word count
                   varies per prompt (x0.5 .. x1.5, seeded by the prompt) so length effects are identifiable.
+                  (q and fam are the hidden truth a scripted judge reads; a real judge would not see them.)
   /judge/v1       model "position=0.8;verbosity=1.5;self=acme;boost=1;noise=1;bad=0.1": reads the two answers
                   from the judge prompt (the built-in template's markers) and draws "A preferred" with
-                  logit P = noise * (qA - qB) + position + verbosity * log2(wordsA / wordsB)
-                                + boost * ([famA = self] - [famB = self]);
+                  logit P = noise * (qA - qB) + position + verbosity * log2(tokensA / tokensB)
+                                + boost * ([famA = self] - [famB = self]),
+                  with lengths in tokens counted as the rating library does (so the audits can recover the bias);
                   `position=always` always answers [[A>B]]; `bad` is the share of verdicts left unparsable.
 Randomness is seeded by the request's text, so a rerun gives the same verdicts (and resumed runs agree).
 """
