@@ -131,6 +131,7 @@ class _State:
 async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], writer: LogWriter, state: _State,
                concurrency: int, stop_after: int, progress: ProgressFn | None, renderer: Renderer | None) -> None:
     base_seed = variant.params.seed or 0
+    variant_id = variant.id  # hashed once: the id is a sha256 of the variant's behaviour
     pending = iter(todo)
     workers: list[asyncio.Task[None]] = []
 
@@ -140,7 +141,7 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             if state.stopped:
                 return
             sample = prompt.sample
-            base = SampleRecord(variant=variant.id, task=task.name, id=sample.id, epoch=prompt.epoch,
+            base = SampleRecord(variant=variant_id, task=task.name, id=sample.id, epoch=prompt.epoch,
                                 prompt_hash=prompt.hash, status="ok", target=prompt.target, letters=prompt.letters,
                                 cluster=sample.cluster, prompt=prompt.text)
             state.requested += 1
@@ -167,8 +168,9 @@ async def _run(model: Any, variant: Variant, task: Task, todo: list[Prompt], wri
             done = dataclasses.replace(
                 base, response=completion.text, finish_reason=completion.finish_reason,
                 prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens,
-                latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION,
-                scored=score(completion.text, task.kind, prompt.target, prompt.letters), time=time.time(),
+                latency_s=round(completion.total_s, 4), scorer=SCORER_VERSION if task.scored else None,
+                scored=score(completion.text, task.kind, prompt.target, prompt.letters) if task.scored else None,
+                time=time.time(),
             )
             writer.write(done.to_json())
             state.finished += 1

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.judge import categorize_command
 
 DbOption = Annotated[str, typer.Option("--db", help="Database URL: sqlite:///FILE or postgresql+psycopg://...")]
 
@@ -18,6 +19,7 @@ def register(app: typer.Typer) -> None:
     battles = typer.Typer(help="Export and import the arena's battles (LMArena schema).", no_args_is_help=True)
     battles.command("export")(export_command)
     battles.command("import")(import_command)
+    battles.command("categorize")(categorize_command)  # issue 15: prompt categories (cli/judge.py)
     app.add_typer(battles, name="battles")
 
 
@@ -160,7 +162,8 @@ def import_command(
     db: DbOption = "sqlite:///glassboard.db",
     skip_invalid: Annotated[bool, typer.Option(help="Skip invalid rows (with a warning) instead of failing.")] = False,
 ) -> None:
-    """Add battles from a file to the store (source 'import'); rows already stored are skipped."""
+    """Add battles from a file to the store (source 'import', or 'judge' for `judge run --out` battles, shown on
+    their own board); rows already stored are skipped."""
     from glassboard.rating.errors import RatingError
     from glassboard.store.battles import Store
     from glassboard.store.db import StoreError

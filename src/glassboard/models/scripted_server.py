@@ -149,12 +149,13 @@ class ScriptedServer:
     """Run the scripted app with uvicorn on a loopback port in a background thread (a context manager)."""
 
     def __init__(self, latency: float = 0.0, answer: str = DEFAULT_ANSWER, port: int | None = None,
-                 replies: Mapping[str, str] | None = None):
+                 replies: Mapping[str, str] | None = None, app: Starlette | None = None):
+        """`app` serves another scripted app (e.g. glassboard.judge.scripted's judges) instead of this module's."""
         import uvicorn
 
         self.port = port or free_port()
         config = uvicorn.Config(
-            build_app(latency, answer, replies), host="127.0.0.1", port=self.port, log_level="warning",
+            app or build_app(latency, answer, replies), host="127.0.0.1", port=self.port, log_level="warning",
             lifespan="off", timeout_keep_alive=30, backlog=4096,
         )
         self._server = uvicorn.Server(config)

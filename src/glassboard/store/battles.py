@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import secrets
 import time
 import uuid
@@ -35,6 +36,7 @@ _VOTE = update(_BATTLES).where(
     _BATTLES.c.id == bindparam("b_id"), _BATTLES.c.voter == bindparam("b_voter"), _BATTLES.c.status == "ready",
 )
 _BATTLE = select(_BATTLES).where(_BATTLES.c.id == bindparam("b_id"))
+JUDGE_SOURCE = "judge"  # the `source` of model-judged battles (glassboard judge run --out, then battles import)
 _TURNS_OF = select(_TURNS).where(_TURNS.c.battle_id == bindparam("b_battle_id")).order_by(_TURNS.c.turn, _TURNS.c.side)
 
 
@@ -197,8 +199,16 @@ class Store:
                                                                 BattleRow.created < created_before)))
 
     def vote_count(self) -> int:
+        """Human votes (judge battles, source 'judge', are not votes)."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(func.count()).select_from(BattleRow).where(BattleRow.status == "voted")) or 0
+            return conn.scalar(select(func.count()).select_from(BattleRow).where(
+                BattleRow.status == "voted", BattleRow.source != JUDGE_SOURCE)) or 0
+
+    # --- judge battles (issue 15): stored beside the votes with source 'judge', never counted or rated as votes ---
+    def judged_count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(BattleRow).where(
+                BattleRow.source == JUDGE_SOURCE)) or 0
 
     def battle_counts(self, public_before: float | None = None) -> dict[tuple[str | None, str], dict[str, int]]:
         """Per (variant id, name): battles it took part in, votes (voted battles) and failed battles.
@@ -211,8 +221,8 @@ class Store:
         with self.engine.connect() as conn:
             sides = ((BattleRow.variant_a, BattleRow.model_a), (BattleRow.variant_b, BattleRow.model_b))
             for vid_col, name_col in sides:
-                query = select(vid_col, name_col, BattleRow.status, func.count()).group_by(
-                    vid_col, name_col, BattleRow.status)
+                query = select(vid_col, name_col, BattleRow.status, func.count()).where(
+                    BattleRow.source != JUDGE_SOURCE).group_by(vid_col, name_col, BattleRow.status)
                 if public_before is not None:
                     query = query.where((BattleRow.status == "voted") | (
                         (BattleRow.status == "failed") & (BattleRow.created < public_before)))
@@ -225,11 +235,37 @@ class Store:
                         entry["failed"] += n
         return out
 
+    # --- prompt categories (issue 15): `glassboard battles categorize --db` reads conversations, writes labels ---
+    def first_turns(self) -> Iterator[tuple[str, Any, dict[str, Any] | None]]:
+        """(battle id, conversation_a, extra) of every battle, in id order (what a classifier reads)."""
+        query = select(BattleRow.id, BattleRow.conversation_a, BattleRow.extra).order_by(BattleRow.id)
+        with self.engine.connect() as conn:
+            yield from ((row[0], row[1], row[2]) for row in conn.execute(query.execution_options(yield_per=5000)))
+
+    def set_categories(self, updates: Sequence[tuple[str, list[str], dict[str, Any]]]) -> None:
+        """Store (battle id, labels, extra with category_tag) for each battle, in one transaction."""
+        statement = update(_BATTLES).where(_BATTLES.c.id == bindparam("b_id"))
+        with self.engine.begin() as conn:
+            conn.execute(statement, [{"b_id": i, "category": labels, "extra": extra} for i, labels, extra in updates])
+
+    def category_counts(self) -> dict[str, int]:
+        """Human votes per category label (what the leaderboard's category selector shows)."""
+        counts: dict[str, int] = {}
+        query = select(BattleRow.category).where(BattleRow.status == "voted", BattleRow.source != JUDGE_SOURCE,
+                                                 BattleRow.category.is_not(None))
+        with self.engine.connect() as conn:
+            for (category,) in conn.execute(query.execution_options(yield_per=5000)):
+                for label in [category] if isinstance(category, str) else category or []:
+                    counts[label] = counts.get(label, 0) + 1
+        return counts
+
     # ---------------------------------------------------------------------------------- export/import
-    def voted(self, include_unvoted: bool = False) -> Iterator[dict[str, Any]]:
+    def voted(self, include_unvoted: bool = False, *, judged: bool = False) -> Iterator[dict[str, Any]]:
         """Battles as LMArena-schema rows (voted only unless asked; unvoted rows have no winner, so only voted rows
-        can be exported), oldest first, with `battle_id` added."""
+        can be exported), oldest first, with `battle_id` added. Human battles only, or with `judged` only the
+        model-judged ones (source 'judge'): the two are never mixed."""
         query = select(BattleRow).order_by(BattleRow.created, BattleRow.id)
+        query = query.where((BattleRow.source == JUDGE_SOURCE) if judged else (BattleRow.source != JUDGE_SOURCE))
         if not include_unvoted:
             query = query.where(BattleRow.status == "voted")
         with self.engine.connect() as conn:
@@ -249,7 +285,7 @@ class Store:
         key = secrets.token_bytes(32)
 
         def rows() -> Iterator[dict[str, Any]]:
-            for row in self.voted():
+            for row in itertools.chain(self.voted(), self.voted(judged=True)):
                 if row.get("voter"):
                     row["voter"] = export_pseudonym(key, row["voter"])
                 yield row
@@ -273,6 +309,7 @@ class Store:
             for battle in battles:
                 extra = dict(battle.extra)
                 battle_id = str(extra.pop("battle_id", "") or f"import-{uuid.uuid4().hex}")
+                source = JUDGE_SOURCE if extra.pop("source", None) == JUDGE_SOURCE else "import"
                 if battle_id in existing:
                     skipped += 1
                     continue
@@ -283,7 +320,7 @@ class Store:
                     "conversation_b": battle.conversation_b or [], "conv_metadata": battle.conv_metadata,
                     "category": battle.category, "language": battle.language, "voter": battle.voter,
                     "flags": list(battle.flags), "status": "voted", "created": battle.tstamp or now,
-                    "source": "import", "extra": extra or None,
+                    "source": source, "extra": extra or None,
                 }))
                 imported += 1
             for start in range(0, len(rows), 500):
@@ -301,6 +338,8 @@ def schema_row(row: Any) -> dict[str, Any]:
     if row["winner"] is None:
         out["winner"] = None
     out.update(row["extra"] or {})
+    if row["source"] == JUDGE_SOURCE:
+        out["source"] = JUDGE_SOURCE
     out["battle_id"] = row["id"]
     return out
 

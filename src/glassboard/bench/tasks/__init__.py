@@ -57,6 +57,8 @@ class Task:
     template: ClassVar[str]
     description: ClassVar[str] = ""
     protocol_data: dict[str, Any] | None = None  # the default protocol of a task declared in a file (bench.taskfile)
+    # False for free-text tasks (auto-arena answers, judge verdicts): the runner stores no answer-extraction score.
+    scored: ClassVar[bool] = True
 
     def parse_row(self, row: Row, issues: DataIssues) -> Sample:
         """The row as a Sample; raise RowError to skip a defective row, or `issues.warn` about a repaired one."""
