@@ -69,7 +69,8 @@ def test_category_selector_and_judged_board(browser: Browser, scripted_server: S
         page.click("#category-show")
         page.wait_for_url("**/leaderboard?category=coding")
         rows = page.locator("#board tbody tr").all_inner_texts()
-        assert [r.split("\t")[0] for r in rows][0] == "coder" and len(rows) == 3
+        # In coding, coder and clerk only tied each other (equal ratings); poet never won, so it is below them.
+        assert {r.split("\t")[0] for r in rows[:2]} == {"coder", "clerk"} and len(rows) == 3
         assert "coding" in page.inner_text("#category-note")
         votes = {r.split("\t")[0]: int(r.split("\t")[-1]) for r in rows}
         assert votes == {"coder": 24, "poet": 12, "clerk": 12}
