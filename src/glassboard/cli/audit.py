@@ -41,20 +41,6 @@ def register(app: typer.Typer) -> None:
 
 # ------------------------------------------------------------------------------------------------ plumbing
 @contextlib.contextmanager
-def _audit_errors() -> Iterator[None]:
-    """glassboard's own errors (and the rating library's) become one red line and exit code 2."""
-    from glassboard.rating.errors import RatingError
-
-    with clean_errors():
-        try:
-            yield
-        except RatingError as err:
-            fail(str(err))
-        except OSError as err:
-            fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
-
-
-@contextlib.contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     """A Rich progress bar on stderr, started at the first completion (so it never overlaps another live display,
     e.g. the bench runner's); yields the callback the audits call once per finished completion."""
@@ -155,7 +141,7 @@ def identity_command(
     from glassboard.audit.identity import IdentityOptions
     from glassboard.audit.prompts import load_prompts
 
-    with _audit_errors():
+    with clean_errors():
         registry = load_registry(config)
         registry.get(model_a), registry.get(model_b)
         options = IdentityOptions(
@@ -230,7 +216,7 @@ def style_command(
         fail("give either a battle FILE or --db URL")
     if ci not in ("sandwich", "bootstrap"):
         fail(f"--ci must be sandwich or bootstrap, got {ci!r}")
-    with _audit_errors():
+    with clean_errors():
         on_invalid = "skip" if skip_invalid else "error"
         if db is not None:
             source: Any = load_db_battles(db)
@@ -313,7 +299,7 @@ def contamination_command(
     """Text-only contamination probes: TS-Guessing, option-order shuffle, Min-K%++ (weak evidence; see caveats)."""
     from glassboard.audit.contamination import ContaminationOptions
 
-    with _audit_errors():
+    with clean_errors():
         registry = load_registry(config)
         registry.get(model)
         if reference:
@@ -398,7 +384,7 @@ def providers_command(
     from glassboard.audit.prompts import load_prompts
     from glassboard.audit.providers import ProvidersOptions
 
-    with _audit_errors():
+    with clean_errors():
         registry = load_registry(config)
         for name in models:
             registry.get(name)

@@ -38,13 +38,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 @contextlib.contextmanager
 def clean_errors() -> Iterator[None]:
-    """Turn glassboard's own errors (`GlassboardError`) into a one-line message and exit code 2."""
+    """Turn glassboard's own errors (`GlassboardError`) and unreadable or unwritable files (`OSError`, naming the
+    file) into a one-line message and exit code 2."""
     from glassboard.schema import GlassboardError
 
     try:
         yield
     except GlassboardError as err:
         fail(str(err))
+    except OSError as err:
+        fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
     except KeyboardInterrupt:
         fail("interrupted", code=130)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,20 +21,6 @@ SeedOption = Annotated[int, typer.Option(help="Seed of every random draw (reprod
 def register(audit: typer.Typer) -> None:
     audit.command("manipulation")(manipulation_command)
     audit.command("selection")(selection_command)
-
-
-@contextlib.contextmanager
-def _audit_errors() -> Iterator[None]:
-    """glassboard's own errors (the rating library's included) become one red line and exit code 2."""
-    from glassboard.rating.errors import RatingError
-
-    with clean_errors():
-        try:
-            yield
-        except RatingError as err:
-            fail(str(err))
-        except OSError as err:
-            fail(f"{getattr(err, 'filename', '') or ''} {err.strerror or err}".strip())
 
 
 def _show(report: dict[str, Any], fmt: OutputFormat, listing: Listing, print_table: Callable[[], None]) -> None:
@@ -92,7 +77,7 @@ def manipulation_command(
 
     if not target:
         fail("--target MODEL is required")
-    with _audit_errors():
+    with clean_errors():
         source, name = _source(file, db)
         table = as_table(source, on_invalid="skip")
         report = audit_manipulation(source, table, target, budget=budget, defended=defended, seed=seed,
@@ -143,7 +128,7 @@ def selection_command(
     from glassboard.audit.selection import audit_selection
     from glassboard.rating.table import as_table
 
-    with _audit_errors():
+    with clean_errors():
         source, name = _source(file, db)
         variants = _variants(db, providers)
         table = as_table(source, on_invalid="skip", with_style=False)
