@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.audit.context_tasks import ContextTask, get_tasks, recall
-from glassboard.audit.context_tokens import Measure, is_window_error, measure_for
+from glassboard.audit.context_tokens import is_window_error, measure_for
 from glassboard.audit.haystack import HAYSTACKS, ContextError, TokenCounts, build_prompt, fixed_tokens, prose_pool
-from glassboard.bench.log import Key, LogWriter, default_log_path, read_log
+from glassboard.bench.log import LogWriter, default_log_path, read_log
 from glassboard.bench.stats import mean_ci
 from glassboard.models.derive import parse_context_length
 from glassboard.models.types import ConfigError, ModelError
@@ -235,8 +235,11 @@ async def _tick(state: dict[str, int], total: int, progress: ProgressFn) -> None
 
 def _estimate(scores: list[float]) -> dict[str, Any]:
     est = mean_ci(scores, proportion=True)
-    clip = (lambda x: None if x is None else min(1.0, max(0.0, x)))
-    return {"n": est.n, "accuracy": est.mean, "ci_low": clip(est.ci_low), "ci_high": clip(est.ci_high)}
+    return {"n": est.n, "accuracy": est.mean, "ci_low": _clip(est.ci_low), "ci_high": _clip(est.ci_high)}
+
+
+def _clip(x: float | None) -> float | None:
+    return None if x is None else min(1.0, max(0.0, x))
 
 
 def summarize(records: list[dict[str, Any]], lengths: list[int], claimed: int | None, threshold: Threshold

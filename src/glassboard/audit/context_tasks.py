@@ -113,7 +113,8 @@ def variable_tracking(rng: random.Random, depth: float, haystack: str) -> Instan
     chains = [[_variable(rng, taken) for _ in range(5)] for _ in range(2)]
     inserts = []
     for chain, number, start in ((chains[0], value, depth), (chains[1], other, rng.random())):
-        statements = [f" VAR {chain[0]} = {number}."] + [f" VAR {b} = VAR {a}." for a, b in zip(chain, chain[1:])]
+        hops = [f" VAR {b} = VAR {a}." for a, b in zip(chain, chain[1:], strict=False)]
+        statements = [f" VAR {chain[0]} = {number}.", *hops]
         inserts += [Insert(s, round(start + (1 - start) * i / len(statements), 3)) for i, s in enumerate(statements)]
     question = (f"\n\nQuestion: Which variables end up holding the value {value}? Follow every assignment "
                 "and list all of their names.")

@@ -91,6 +91,7 @@ async def measure_for(model: Any) -> Measure:
     """The endpoint's counter, its chat-template overhead and caveats (two tiny probe requests at most)."""
     variant = model.variant
     probe = "".join(prose_pool()[:4]).strip()
+    measure: Measure | None = None
     if variant.backend == "llama_cpp":
         measure = Measure("llama.cpp tokenizer of the GGUF file", llama_counter(variant.model_path), True)
     else:
@@ -110,6 +111,7 @@ async def measure_for(model: Any) -> Measure:
                                        "probe requests); every sample stores the server's own count")
     except ModelError as err:
         raise ContextError(f"the probe request to '{variant.name}' failed: {err}") from None
+    assert measure is not None
     if measure.method.startswith("4 characters"):
         measure.caveats.append("the endpoint has no tokenize route and reports no usage counts: lengths are "
                                "rough estimates")

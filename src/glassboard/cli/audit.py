@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stdout
+from glassboard.cli.context import context_command  # issue 13
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
@@ -31,6 +32,7 @@ def register(app: typer.Typer) -> None:
     audit.command("style")(style_command)
     audit.command("contamination")(contamination_command)
     audit.command("providers")(providers_command)
+    audit.command("context")(context_command)
     app.add_typer(audit)
 
 
