@@ -27,7 +27,15 @@ from typing import Any
 
 from glassboard.audit.context_tasks import ContextTask, get_tasks, recall
 from glassboard.audit.context_tokens import is_window_error, measure_for
-from glassboard.audit.haystack import HAYSTACKS, ContextError, TokenCounts, build_prompt, fixed_tokens, prose_pool
+from glassboard.audit.haystack import (
+    HAYSTACKS,
+    NOISE_UNITS,
+    ContextError,
+    TokenCounts,
+    build_prompt,
+    fixed_tokens,
+    prose_pool,
+)
 from glassboard.bench.log import LogWriter, default_log_path, read_log
 from glassboard.bench.stats import mean_ci
 from glassboard.models.derive import parse_context_length
@@ -173,13 +181,25 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
               "haystack": options.haystack, "measure": measure.method, "overhead": measure.overhead,
               "time": time.time(), "to_request": len(todo)}
     pool = prose_pool()
-    verify = measure.count if measure.exact else None
+    counts.prefetch([*pool, *NOISE_UNITS])
+    verify = measure.count if measure.local else None
+    if measure.exact and not measure.local:
+        # A remote tokenizer costs a request per call: check once that unit counts add up, then trust the sum
+        # (every sample still stores the server's own count of what it received).
+        layout = tasks[0].make(random.Random(0), 0.5, options.haystack).layout
+        probe = build_prompt(layout, lengths[0] - measure.overhead, counts, random.Random(0), pool=pool,
+                             verify=measure.count)
+        if probe.tokens != lengths[0] - measure.overhead:
+            verify = measure.count
 
     async def run(job: Job) -> dict[str, Any]:
         base = _seed(options.seed, job.task.name, job.length, job.sample)
         instance = job.task.make(random.Random(_seed(base, job.depth)), job.depth or 0.0, options.haystack)
-        built = build_prompt(instance.layout, job.length - measure.overhead, counts, random.Random(base),
-                             pool=pool, verify=verify)
+        args = (instance.layout, job.length - measure.overhead, counts, random.Random(base))
+        if measure.local:
+            built = build_prompt(*args, pool=pool, verify=verify)
+        else:  # counts of new units are requests: off the event loop, so other samples' requests go on
+            built = await asyncio.to_thread(build_prompt, *args, pool=pool, verify=verify)
         record: dict[str, Any] = {"type": "sample", "id": job.id, "epoch": 1, "prompt_hash": keys[job.id][2],
                                   "task": job.task.name, "length": job.length, "depth": job.depth,
                                   "sample": job.sample, "expected": list(instance.expected),

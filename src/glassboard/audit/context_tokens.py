@@ -36,6 +36,7 @@ class Measure:
     exact: bool
     caveats: list[str] = field(default_factory=list)
     overhead: int = 0  # chat-template tokens around the user message
+    local: bool = False  # counting costs no request: every prompt is verified by a full tokenization
     usage: bool = True  # the endpoint reports prompt tokens (needed to detect truncation)
 
 
@@ -93,7 +94,8 @@ async def measure_for(model: Any) -> Measure:
     probe = "".join(prose_pool()[:4]).strip()
     measure: Measure | None = None
     if variant.backend == "llama_cpp":
-        measure = Measure("llama.cpp tokenizer of the GGUF file", llama_counter(variant.model_path), True)
+        measure = Measure("llama.cpp tokenizer of the GGUF file", llama_counter(variant.model_path), True,
+                          local=True)
     else:
         counter = remote_counter(variant.base_url, variant.model)
         measure = Measure("the server's /tokenize route", counter, True) if counter else None

@@ -88,6 +88,14 @@ class TokenCounts:
             n = self.cache[unit] = self.count(unit)
         return n
 
+    def prefetch(self, units: Sequence[str], workers: int = 16) -> None:
+        """Count many units at once on threads (a remote tokenizer answers one unit per request)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        todo = [u for u in dict.fromkeys(units) if u not in self.cache]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            self.cache.update(zip(todo, pool.map(self.count, todo), strict=True))
+
     def pad_words(self, candidates: Sequence[str] = PAD_WORDS) -> list[str]:
         return [w for w in candidates if self(w) == 1]
 

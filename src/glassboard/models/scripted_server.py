@@ -13,7 +13,8 @@ GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user m
   /surrogate/v1    streams a lone UTF-16 surrogate (valid JSON "\\ud800", not encodable as UTF-8) in its answer
 Long-context scenarios (issue 13); their "tokens" are whitespace-separated words, POST /SCENARIO/tokenize
 ({"content": text} -> {"tokens": [...]}, as llama.cpp's server) counts them, and usage reports them:
-  /forgetX/v1      a model that reads only the first X tokens of the user message: answers with those words;
+  /forgetX/v1      a model that reads only the first X tokens of the user message: answers with those words (one
+                   chunk);
                    usage.prompt_tokens is the whole prompt (the server received everything)
   /cutX/v1         a provider that silently keeps only the last X tokens of the prompt: answers with the kept words
                    of the user message; usage.prompt_tokens counts what was kept
@@ -124,6 +125,8 @@ async def _events(body: dict[str, Any], text: str, scenario: str, usage_tokens: 
     flood = re.fullmatch(r"flood(\d+)x(\d+)", scenario)
     if flood:
         words = ["x" * (int(flood.group(2)) - 1) + " "] * int(flood.group(1))
+    if re.fullmatch(r"(forget|cut)\d+(-nousage)?", scenario):
+        words = [text]  # the visible window in one chunk (it ignores max_tokens, like a model that never stops)
     if scenario == "surrogate":
         words = ["Hello ", "\ud800", " world"]
     if scenario == "badjson":
