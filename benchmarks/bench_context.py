@@ -57,19 +57,27 @@ def bench_scripted() -> None:
 
 
 async def bench_model() -> None:
+    """One sample per length at depth 0.5 in one audit (one model load), timed from the log's timestamps."""
+    import json
+
     lengths = [512, 1024, 2048, 4096, 8192]
     with tempfile.TemporaryDirectory() as tmp:
         async with ModelHub(Registry.load(None)) as hub:
-            per_length = {}
-            for length in lengths:
-                options = ContextOptions(lengths=[length], depths=(0.5,), tasks=("niah_single",), samples=1,
-                                         log_dir=Path(tmp) / f"runs{length}", concurrency=1)
-                started = time.perf_counter()
-                await audit_context(hub, "smollm2-135m", options)
-                per_length[length] = time.perf_counter() - started
-                print(f"bundled model, one sample at {length} tokens: {per_length[length]:.1f} s")
-    total = sum(per_length.values()) * 5 * 2 * 4
-    print(f"default audit extrapolated (x 5 depths x 2 tasks x 4 samples, no prefix reuse): {total / 60:.1f} min")
+            options = ContextOptions(lengths=lengths, depths=(0.5,), tasks=("niah_single",), samples=1,
+                                     log_dir=Path(tmp), concurrency=1)
+            started = time.time()
+            report = await audit_context(hub, "smollm2-135m", options)
+        lines = [json.loads(line) for line in Path(report["log"]).read_text().splitlines()]
+        previous = next(line["time"] for line in lines if line["type"] == "header")
+        print(f"bundled model: setup (tokenizer, model load, probe) {previous - started:.1f} s")
+        total = 0.0
+        for line in lines[1:]:
+            seconds, previous = line["time"] - previous, line["time"]
+            total += seconds * 5 * 2 * 4
+            print(f"  {line['length']:>5} tokens: {seconds:.1f} s, score {line['score']}, prompt tokens "
+                  f"{line['prompt_tokens']}")
+        print(f"default audit extrapolated (x 5 depths x 2 tasks x 4 samples, no prefix reuse): {total / 60:.1f} min")
+        print(f"effective length here: {report['effective_length']}, verdict: {report['verdict']}")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def _prepare(hub: Any, name: str, options: ContextOptions) -> tuple[Any, int | N
         raise ContextError(f"length {lengths[-1]} is above the longest prompt this audit builds ({MAX_LENGTH})")
     notes = []
     if variant.backend == "llama_cpp" and variant.option("n_ctx") is None:
-        n_ctx = max(lengths[-1], claimed or 0) + 256
+        n_ctx = lengths[-1] + 256
         options_ = tuple(sorted((*variant.options, ("n_ctx", n_ctx))))
         variant = dataclasses.replace(variant, options=options_)
         notes.append(f"the variant sets no n_ctx: loaded with n_ctx = {n_ctx} (its longest prompt + answer)")

@@ -11,6 +11,7 @@ tokens minus the content's count), so a cell's length is the whole prompt the mo
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,15 @@ def llama_counter(path: Any) -> Callable[[str], int]:
     from llama_cpp import Llama
 
     try:
-        vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
+        # llama.cpp prints a context warning for a vocabulary-only load even when not verbose; keep stderr clean.
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        quiet: Any = suppress_stdout_stderr(disable=False)
+    except ImportError:
+        quiet = contextlib.nullcontext()
+    try:
+        with quiet:
+            vocab = Llama(model_path=str(path), vocab_only=True, verbose=False)
     except (ValueError, RuntimeError, OSError) as err:
         raise ContextError(f"llama.cpp could not read the tokenizer of {path}: {err}") from None
 
