@@ -17,7 +17,8 @@ def heatmap(report: dict[str, Any], path: Path) -> Path:
 
     tasks = report["tasks"]
     lengths = [row["length"] for row in report["lengths"]]
-    figure, axes = plt.subplots(1, len(tasks), figsize=(1.2 + 1.0 * len(lengths) * len(tasks), 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(tasks), figsize=(2.0 + 0.9 * len(lengths) * len(tasks), 3.8), squeeze=False,
+                                layout="constrained")
     image = None
     for ax, task in zip(axes[0], tasks, strict=True):
         cells = [c for c in report["cells"] if c["task"] == task]
@@ -36,7 +37,8 @@ def heatmap(report: dict[str, Any], path: Path) -> Path:
         ax.set_xticks(range(len(lengths)), [_short(n) for n in lengths])
         ax.set_yticks(range(len(depths)), ["all" if d is None else f"{d:g}" for d in depths])
         ax.set_xlabel("prompt length (tokens)")
-        ax.set_ylabel("needle depth")
+        if ax is axes[0][0]:
+            ax.set_ylabel("needle depth")
         ax.set_title(task)
     if image is not None:
         figure.colorbar(image, ax=axes[0].tolist(), label="accuracy (recall)")
