@@ -45,7 +45,8 @@ def bench_build() -> None:
 def bench_scripted() -> None:
     with ScriptedServer() as server, tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "glassboard.toml"
-        config.write_text(f'[models.e]\nbackend = "openai"\nmodel = "m"\nbase_url = "{server.base_url("forget3000")}"\n')
+        url = server.base_url("forget3000")
+        config.write_text(f'[models.e]\nbackend = "openai"\nmodel = "m"\nbase_url = "{url}"\n')
         args = [sys.executable, "-m", "glassboard.cli", "audit", "context", "e", "--config", str(config),
                 "--lengths", "1k,2k", "--tasks", "niah_single", "--samples", "100", "--concurrency", "16",
                 "--log-dir", str(Path(tmp) / "runs"), "--format", "json"]
