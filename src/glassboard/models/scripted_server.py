@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -120,7 +121,7 @@ def _window_answer(body: dict[str, Any], kind: str, limit: int) -> tuple[str, in
     return " ".join(kept) or "nothing", min(total, limit)
 
 
-async def _events(body: dict[str, Any], text: str, scenario: str, usage_tokens: int = 10):
+async def _events(body: dict[str, Any], text: str, scenario: str, usage_tokens: int = 10) -> AsyncIterator[str]:
     words = re.findall(r"\S+\s*", text) or [""]
     flood = re.fullmatch(r"flood(\d+)x(\d+)", scenario)
     if flood:
