@@ -146,7 +146,7 @@ async def test_bundled_model_end_to_end_and_a_smaller_window_is_provider_truncat
     # The length we built (our tokenizer + the measured chat template) is what llama.cpp itself counted.
     assert [(r["sent_tokens"], r["prompt_tokens"]) for r in log] == [(256, 256), (1024, 1024)]
     assert full["truncated_at"] is None and not full["verdict"].startswith("truncated")
-    assert small["verdict"] == "truncated by provider at 1024" and small["truncated_at"] == 1024
+    assert small["verdict"].startswith("truncated by provider at 1024") and small["truncated_at"] == 1024
     refused = [json.loads(line) for line in Path(small["log"]).read_text().splitlines()[1:]][-1]
     assert refused["truncated"] and refused["truncation"].startswith("refused")
 

@@ -295,18 +295,23 @@ def summarize(records: list[dict[str, Any]], lengths: list[int], claimed: int | 
 
     point, stop = effective("accuracy")
     conservative, _ = effective("ci_low")
+    truncated_at = next((r["length"] for r in per_length if r["truncated_samples"]), None)
     return {"claimed_context": claimed, "effective_length": point, "effective_length_conservative": conservative,
-            "threshold": str(threshold), "bar": bar, "verdict": _verdict(claimed, stop, lengths),
-            "truncated_at": next((r["length"] for r in per_length if r["truncated_samples"]), None),
+            "threshold": str(threshold), "bar": bar, "verdict": _verdict(claimed, stop, truncated_at, lengths),
+            "truncated_at": truncated_at,
             "lengths": per_length, "cells": sorted(cells, key=lambda c: (c["task"], c["length"], c["depth"] or 0)),
             "errors": sum(r["status"] != "ok" for r in records)}
 
 
-def _verdict(claimed: int | None, stop: dict[str, Any] | None, lengths: list[int]) -> str:
-    if stop is not None and (claimed is None or stop["length"] <= claimed):
-        if stop["truncated_samples"]:
-            return f"truncated by provider at {stop['length']}"
-        return f"falls short at {stop['length']}"
+def _verdict(claimed: int | None, stop: dict[str, Any] | None, truncated_at: int | None, lengths: list[int]) -> str:
+    """Provider truncation within the claim comes first (the endpoint cannot serve the claim, whatever the model
+    does); a model that already fell short at a shorter length is named with it."""
+    short = stop["length"] if stop is not None and not stop["truncated_samples"] else None
+    if truncated_at is not None and (claimed is None or truncated_at <= claimed):
+        before = f" (and falls short at {short})" if short is not None and short < truncated_at else ""
+        return f"truncated by provider at {truncated_at}{before}"
+    if short is not None and (claimed is None or short <= claimed):
+        return f"falls short at {short}"
     if claimed is None:
         return "no claimed length; every tested length clears the bar"
     if lengths[-1] < claimed:

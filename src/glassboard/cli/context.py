@@ -71,9 +71,9 @@ def context_command(
         console = stdout()
         console.print(f"claimed {report['claimed_context'] or '–'}, effective {report['effective_length'] or '–'} "
                       f"(conservative {report['effective_length_conservative'] or '–'}) at threshold "
-                      f"{report['threshold']}: [bold]{report['verdict']}[/]", highlight=False)
+                      f"{report['threshold']}: [bold]{report['verdict']}[/]", highlight=False, soft_wrap=True)
         for caveat in report["caveats"]:
-            console.print(f"[yellow]note:[/] {caveat}", highlight=False)
+            console.print(f"[yellow]note:[/] {caveat}", highlight=False, soft_wrap=True)
     else:
         cells = Listing("cells", _CELL_COLUMNS, [tuple(c[col.key] for col in _CELL_COLUMNS) for c in report["cells"]])
         emit(cells, fmt, document=report if fmt is OutputFormat.json else None)
