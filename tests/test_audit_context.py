@@ -199,3 +199,18 @@ def test_bad_input_is_one_clear_line(scripted_server: ScriptedServer, tmp_path: 
                                  "--log-dir", str(tmp_path / "runs"), *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+
+
+def test_verdict_names_provider_truncation_first_and_a_model_that_fell_short_before_it() -> None:
+    from glassboard.audit.context import summarize
+
+    def row(length: int, score: float | None, truncated: bool = False) -> dict:
+        return {"task": "niah_single", "length": length, "depth": 0.5, "status": "ok", "score": score,
+                "truncated": truncated}
+
+    records = [row(512, 1.0), row(1024, 0.0), row(2048, None, truncated=True)]
+    report = summarize(records, [512, 1024, 2048], 4096, parse_threshold("0.856"))
+    assert report["verdict"] == "truncated by provider at 2048 (and falls short at 1024)"
+    assert report["effective_length"] == 512 and report["truncated_at"] == 2048
+    beyond = summarize(records, [512, 1024, 2048], 1024, parse_threshold("0.856"))
+    assert beyond["verdict"] == "falls short at 1024"  # truncation beyond the claim does not decide the verdict
