@@ -1,6 +1,8 @@
 """The per-sample result store: an append-only JSONL file per (task, variant), one line per finished sample.
 
-Lines are a header per invocation (run metadata, a dict) and `SampleRecord`s (schema.py owns their shape)."""
+Lines are a header per invocation (run metadata, a dict) and records: the benchmark runner's `SampleRecord`s
+(schema.py owns their shape), or another typed record with a key and an ok flag (the context audit's cells), read
+with that record's parser (`read_records`)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 from glassboard.bench.data import DataError
 from glassboard.schema import RecordError, SampleRecord
@@ -19,18 +22,32 @@ Key = tuple[str, int, str]  # (sample id, epoch, prompt hash); the variant id an
 FSYNC_EVERY_S = 0.5  # flush every record (survives a killed process); fsync at most this often (survives power loss)
 
 
+class LogRecord(Protocol):
+    """What the log needs of a record: its key (a later record with the same key replaces it) and whether it
+    succeeded (failed ones are requested again on resume)."""
+
+    @property
+    def key(self) -> Key: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+
+R = TypeVar("R", bound=LogRecord)
+
+
 def default_log_path(root: Path, task: str, variant_name: str, variant_id: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", variant_name).strip("_") or "model"
     return root / task / f"{safe}-{variant_id}.jsonl"
 
 
 @dataclass
-class LogContents:
+class LogContents(Generic[R]):
     """What a log file holds: its header lines (one per invocation) and the last record per key."""
 
     path: Path
     headers: list[dict[str, Any]] = field(default_factory=list)
-    records: dict[Key, SampleRecord] = field(default_factory=dict)
+    records: dict[Key, R] = field(default_factory=dict)
     lines: int = 0
     torn: int = 0  # partial lines left by a killed writer (skipped)
 
@@ -44,9 +61,14 @@ class LogContents:
         return {key for key, record in self.records.items() if record.ok}
 
 
-def read_log(path: Path) -> LogContents:
-    """Read a log; the last record per key wins. A torn last line (a killed writer) is ignored."""
-    contents = LogContents(path)
+def read_log(path: Path) -> LogContents[SampleRecord]:
+    """Read a benchmark run log; the last record per key wins. A torn last line (a killed writer) is ignored."""
+    return read_records(path, SampleRecord.from_json)
+
+
+def read_records(path: Path, parse: Callable[[dict[str, Any]], R]) -> LogContents[R]:
+    """Read a log whose records `parse` turns into typed records (raising RecordError for a bad one)."""
+    contents: LogContents[R] = LogContents(path)
     try:
         handle = path.open("r", encoding="utf-8")
     except FileNotFoundError:
@@ -70,7 +92,7 @@ def read_log(path: Path) -> LogContents:
             contents.headers.append(item)
         elif kind == "sample":
             try:
-                record = SampleRecord.from_json(item)
+                record = parse(item)
             except RecordError as err:
                 raise DataError(f"{path} line {number}: bad sample record: {err}") from None
             contents.records.pop(record.key, None)  # re-inserted, so the dict stays in order of each key's last write

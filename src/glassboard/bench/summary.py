@@ -102,7 +102,7 @@ def summarize(log_path: Path | str, keys: Iterable[Key] | None = None) -> RunSum
     return summarize_contents(contents, keys)
 
 
-def summarize_contents(contents: LogContents, keys: Iterable[Key] | None = None,
+def summarize_contents(contents: LogContents[SampleRecord], keys: Iterable[Key] | None = None,
                        kind: AnswerKind | None = None) -> RunSummary:
     """`kind`: the task's answer kind when the task is not built in (a --task-file task)."""
     from glassboard.bench.scoring import SCORER_VERSION, score

