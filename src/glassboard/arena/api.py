@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from glassboard.arena.board import Board
+from glassboard.arena.categories import choose_category, unknown_category_message
 from glassboard.arena.errors import ApiError
 from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
@@ -159,10 +160,17 @@ def install(app: FastAPI) -> None:
         return out
 
     @router.get("/leaderboard")
-    async def leaderboard(request: Request) -> dict[str, Any]:
-        """Ratings from the stored votes (raw and style-controlled, with intervals), cached by vote count."""
-        board = await current_board(arena(request))
-        return board.as_json()
+    async def leaderboard(request: Request, category: str | None = None) -> dict[str, Any]:
+        """Ratings from the stored votes (raw and style-controlled, with intervals), cached by vote count; with
+        `category`, of the human votes tagged with it (an unknown category: 404). `categories` lists every label
+        with its vote count."""
+        st = arena(request)
+        choice = await choose_category(st, st.categories, category)
+        if choice.category is not None and not choice.known:
+            raise ApiError(404, unknown_category_message(choice.category))
+        board = choice.board if choice.board is not None else await current_board(st)
+        return {**board.as_json(), "category": choice.category,
+                "categories": [{"name": o.name, "votes": o.votes} for o in choice.options]}
 
     @router.get("/transparency")
     async def transparency(request: Request) -> dict[str, Any]:

@@ -96,24 +96,48 @@ def clean_category(value: str | None) -> str | None:
     return value or None
 
 
+def unknown_category_message(category: str) -> str:
+    """What the page and the API say about a category no vote is tagged with. The name is already capped
+    (clean_category); characters that do not print (controls, bidi overrides) are shown as escapes."""
+    shown = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in category)
+    return f"No votes are tagged with the category '{shown}'."
+
+
 def _labels(category: Any) -> tuple[str, ...]:
     if isinstance(category, str):
         return (category,)
     return tuple(category) if isinstance(category, list) else ()
 
 
-async def leaderboard_extras(st: Any, cache: CategoryCache, requested: str | None) -> dict[str, Any]:
-    """Template context for the category selector and the judged boards; `category_board` replaces the human board
-    when a category is chosen (None otherwise)."""
+@dataclass(frozen=True, slots=True)
+class CategoryChoice:
+    """A leaderboard request's category: the cleaned name (None: all votes), whether votes carry it, its board
+    (None unless a known category was asked for), the selector's options and the count of all human votes."""
+
+    category: str | None
+    known: bool
+    board: Board | None
+    options: list[CategoryOption]
+    all_votes: int
+
+
+async def choose_category(st: Any, cache: CategoryCache, requested: str | None) -> CategoryChoice:
+    """Validate `requested` against the stored labels and compute its board (page and API share this)."""
     category = clean_category(requested)
     vote_count = await st.read(st.store.vote_count)
     options = await st.read(category_options, st.store, cache, vote_count)
-    board = None
-    if category is not None:
-        if any(o.name == category for o in options):
-            board = await st.read(category_board, st.store, cache, category, vote_count)
-        else:
-            board = Board(votes=0, message=f"No votes are tagged with the category '{category}'.")
+    known = category is not None and any(o.name == category for o in options)
+    board = await st.read(category_board, st.store, cache, category, vote_count) if known else None
+    return CategoryChoice(category, known, board, options, vote_count)
+
+
+async def leaderboard_extras(st: Any, cache: CategoryCache, requested: str | None) -> dict[str, Any]:
+    """Template context for the category selector and the judged boards; `category_board` replaces the human board
+    when a category is chosen (None otherwise)."""
+    choice = await choose_category(st, cache, requested)
+    board = choice.board
+    if choice.category is not None and not choice.known:
+        board = Board(votes=0, message=unknown_category_message(choice.category))
     judged = await st.read(judged_boards, st.store, cache)
-    return {"categories": options, "category": category, "category_board": board, "judged": judged,
-            "all_votes": vote_count}
+    return {"categories": choice.options, "category": choice.category, "category_board": board, "judged": judged,
+            "all_votes": choice.all_votes}

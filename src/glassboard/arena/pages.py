@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from glassboard.arena.api import current_board, transparency_view
-from glassboard.arena.categories import CategoryCache, leaderboard_extras
+from glassboard.arena.categories import leaderboard_extras
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -77,13 +77,12 @@ def install(app: FastAPI) -> None:
         settings = request.app.state.arena.settings
         return page(request, "arena.html", {"max_prompt": settings.max_prompt_chars}, "Arena")
 
-    app.state.category_cache = CategoryCache()  # issue 15: per-category and judged boards
-
     @app.get("/leaderboard", response_class=HTMLResponse, include_in_schema=False)
     async def leaderboard_page(request: Request, category: str | None = None) -> HTMLResponse:
-        board = await current_board(request.app.state.arena)
+        st = request.app.state.arena
+        board = await current_board(st)
         # --- issue 15: the category selector (human board of one category) and the separate judged boards ---
-        extras = await leaderboard_extras(request.app.state.arena, request.app.state.category_cache, category)
+        extras = await leaderboard_extras(st, st.categories, category)
         if extras["category_board"] is not None:
             board = extras["category_board"]
         return page(request, "leaderboard.html", {"board": board, "plot": ci_plot(board.rows), **extras},
