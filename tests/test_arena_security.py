@@ -21,6 +21,7 @@ from arena_fixtures import ArenaServer, arena_client, scripted_registry, setting
 from glassboard.arena.app import create_app
 from glassboard.arena.integrity import ip_hash
 from glassboard.arena.keys import KeyFileError
+from glassboard.store.battles import Store
 
 OK3 = {"alpha": "ok", "beta": "ok", "gamma": "ok"}
 PUBLIC = ["/", "/leaderboard", "/transparency", "/api/leaderboard", "/api/transparency", "/api/openapi.json",
@@ -157,13 +158,24 @@ def test_access_log_names_no_client_address(tmp_path: Path, scripted_server, cap
 async def test_nothing_public_changes_while_a_battle_can_still_be_voted(tmp_path: Path, scripted_server) -> None:
     settings = sqlite_settings(tmp_path, scripted_server, {"alpha": "ok", "beta": "ok", "gamma": "status404x100000"},
                                max_turns=3)
+    # Earlier votes, so the leaderboard, its category board and the selection summary have numbers to change.
+    pairs = [("alpha", "beta"), ("beta", "gamma"), ("gamma", "alpha")] * 4
+    earlier = [{"model_a": a, "model_b": b, "winner": ("model_a", "model_b", "tie")[i % 3], "category": ["coding"],
+                "battle_id": f"earlier-{i}", "tstamp": 1.7e9 + i} for i, (a, b) in enumerate(pairs)]
+    (tmp_path / "earlier.jsonl").write_text("".join(json.dumps(r) + "\n" for r in earlier))
+    store = Store(settings.db_url)
+    store.import_file(str(tmp_path / "earlier.jsonl"))
+    store.close()
     async with arena_client(settings) as client:
         await client.battle("a first, voted battle")
+        paths = [*PUBLIC, "/leaderboard?category=coding", "/api/leaderboard?category=coding"]
 
         async def public() -> dict[str, bytes]:
-            return {path: (await client.http.get(path)).content for path in PUBLIC}
+            return {path: (await client.http.get(path)).content for path in paths}
 
         before = await public()
+        assert json.loads(before["/api/transparency"])["selection"]["providers"]  # computed, not a message
+        assert json.loads(before["/api/leaderboard?category=coding"])["rows"]
         pending: list[str] = []
         for i in range(6):  # every pair of three variants, created (fast lane) and continued (FastAPI route)
             battle_id = await client.create(f"question {i}")

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from glassboard.arena.board import Board
 from glassboard.arena.categories import choose_category, unknown_category_message
 from glassboard.arena.errors import ApiError
+from glassboard.arena.fairness import selection_summary
 from glassboard.arena.http import check_rate
 from glassboard.arena.integrity import ip_hash
 from glassboard.arena.replicas import remote_events
@@ -302,11 +303,13 @@ def refresh_board_soon(st: ArenaState) -> None:
 
 
 async def transparency_view(st: ArenaState) -> dict[str, Any]:
-    """transparency_data plus `excluded`: the votes the ratings leave out and why (from the cached board)."""
+    """transparency_data plus `excluded` (the votes the ratings leave out and why, from the cached board) and
+    `selection` (per provider: variants tested, best-of-N bias, battle share against the intended share)."""
     data = await st.read(transparency_data, st)
     board = await current_board(st)
     defence = board.defence or {}
     data["excluded"] = {"identity_flagged": board.votes - board.rated_votes, "summary": defence.get("summary")}
+    data["selection"] = (await selection_summary(st)).as_json()
     return data
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from glassboard.arena.board import BoardCache
 from glassboard.arena.categories import CategoryCache
+from glassboard.arena.fairness import SelectionCache
 from glassboard.arena.guard import IdentityGuard, load_identity_terms
 from glassboard.arena.integrity import RateLimiter, VoterCookies
 from glassboard.arena.language import LanguageDetector
@@ -61,6 +62,7 @@ class ArenaState:
     draining: bool = False  # shutting down: /readyz says 503 so a load balancer stops sending requests
     board_refreshed: float = 0.0  # monotonic time the uncertainty sampler last asked for fresh ratings
     categories: CategoryCache = field(default_factory=CategoryCache)  # per-category and judged boards (issue 15)
+    selection: SelectionCache = field(default_factory=SelectionCache)  # transparency's selection audit (issue 16)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store write (`fn(*args, conn=...)`) on the group-commit writer; returns after its commit."""
