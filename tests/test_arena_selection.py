@@ -19,6 +19,7 @@ from arena_fixtures import (  # noqa: F401 - fixtures
     settings_for,
     wait_status,
 )
+from glassboard.arena.fairness import SelectionSummary
 from glassboard.cli import app
 from glassboard.models import Registry
 from glassboard.store.battles import Store
@@ -71,6 +72,7 @@ async def test_transparency_shows_selection_bias_and_flags_the_oversampled_provi
         assert rows["big"]["share"] > 0.3 > rows["big"]["intended_share"]  # 1 of 6 models: 1/6 of the slots
         assert rows["acme"]["flag"] == "under-sampled"
         assert selection["sampler"] == "uniform" and selection["chi2"] > 0 and selection["p_value"] < 1e-6
+        assert SelectionSummary.from_json(selection).as_json() == selection  # what replicas share through Redis
 
         # The same numbers as `glassboard audit selection --db` on the same database.
         out = tmp_path / "selection.json"
