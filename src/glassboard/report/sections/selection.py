@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from glassboard.report.html import esc, num, table
+from glassboard.report import svg
+from glassboard.report.html import esc, figure, num, table
 from glassboard.report.model import Finding, Input, Section, Step
 from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, step_id
 
@@ -22,7 +23,7 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
                                                         "{out}"),
                            {context.path(item.source): item.sha256, **file_hashes(context, source)}, {"seed": 0},
                            deterministic=True))
-        rows = []
+        rows, plot_rows = [], []
         for p in d.get("providers") or []:
             name = p["provider"]
             bias = c.number(step, f"providers[provider={name}].bias", f"{name} best-of-N bias", p.get("bias"))
@@ -32,6 +33,9 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
                          num(p.get("top_rating"), digits=1), num(p.get("bias"), bias, 1),
                          num(p.get("corrected"), corrected, 1), num(p.get("share")), num(p.get("intended_share")),
                          esc(p.get("flag") or "–")])
+            if p.get("top_rating") is not None:
+                plot_rows.append(svg.Row(name, (svg.Point("top variant", p["top_rating"]),
+                                                svg.Point("corrected for best-of-N", p.get("corrected") or 0.0))))
             if (p.get("tested") or 0) > 1 and (p.get("bias") or 0) > 0:
                 findings.append(Finding(f"selection bias of {name} ({p['tested']} variants tested)",
                                         f"best variant {p.get('top')} inflated by {p['bias']:.1f} points "
@@ -40,6 +44,11 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
                  + table(["provider", "variants tested", "unreleased", "top variant", "top rating",
                           "expected bias", "corrected", "battle share", "intended share", "flag"], rows,
                          numeric=(1, 2, 4, 5, 6, 7, 8)))
+        desc = "; ".join(f"{r.label}: top {r.points[0].value:.1f}, corrected {r.points[1].value:.1f}"
+                         for r in plot_rows)
+        body += figure(svg.interval_plot(f"Best variant per provider in {source}", desc, plot_rows, "rating"),
+                       "Each provider's best tested variant and its rating corrected for best-of-N selection. "
+                       + desc)
         fairness = d.get("fairness") or {}
         body += f"<p>Sampling fairness: p = {num(fairness.get('p_value'), digits=4)}, flagged: " \
                 f"{esc(', '.join(fairness.get('flagged') or []) or 'none')}.</p>"
