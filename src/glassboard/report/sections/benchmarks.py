@@ -14,7 +14,7 @@ from typing import Any
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, step_id
+from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, find_data, step_id
 
 SCORES = (("protocol_score", "protocol"), ("strict", "strict"), ("lenient", "lenient"))
 
@@ -25,21 +25,23 @@ def _header(log: Path) -> dict[str, Any]:
     return read_log(log).header if log.is_file() else {}
 
 
-def _eval_step(ident: str, header: dict[str, Any], log: Path, claim: float | None, context: Context) -> Step:
+def _eval_step(ident: str, header: dict[str, Any], log: Path, claim: float | None, context: Context,
+               *near: Path | None) -> Step:
     variant = header.get("variant") or {}
     data = header.get("data") or {}
     params = header.get("sampling") or {}
     protocol = (header.get("protocol") or {}).get("name")
-    source = data.get("source")
+    found = find_data(data.get("source"), data.get("sha256"), log, *near)
+    source = str(found) if found else data.get("source")
     command: tuple[str, ...] | None = None
-    if variant.get("name") and header.get("task") and source and Path(source).is_file():
-        command = ("glassboard", "eval", variant["name"], "--task", header["task"], "--data", context.path(source),
+    if variant.get("name") and header.get("task") and found is not None:
+        command = ("glassboard", "eval", variant["name"], "--task", header["task"], "--data", context.path(found),
                    "--limit", str(data.get("samples")), "--epochs", str(header.get("epochs", 1)),
                    *(("--protocol", protocol) if protocol else ()),
                    *(("--max-tokens", str(params["max_tokens"])) if params.get("max_tokens") else ()),
                    *(("--claim", str(claim)) if claim is not None else ()),
                    "--log-dir", "{tmp}", "--no-progress", "--json", "{out}", *context.config_args())
-    inputs = file_hashes(context, source)
+    inputs = file_hashes(context, found)
     if data.get("sha256"):
         inputs[f"data {source}"] = data["sha256"]
     inputs.update({f"run log {context.path(log)}": h for h in file_hashes(context, log).values()})
@@ -47,7 +49,8 @@ def _eval_step(ident: str, header: dict[str, Any], log: Path, claim: float | Non
         inputs[f"protocol {protocol}"] = header["protocol"].get("sha256", "")
     seeds = {"seed": params["seed"]} if isinstance(params.get("seed"), int) else {}
     return Step(ident, f"eval {variant.get('name', '?')} on {header.get('task', '?')}", command, inputs, seeds,
-                deterministic=False, note="" if command else "the run log does not name a readable data file")
+                deterministic=False,
+                note="" if command else "the data file named in the run log (with its sha256) is not found")
 
 
 def render(inputs: Sequence[Input], context: Context) -> Section | None:
@@ -60,7 +63,7 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
         assert log is not None
         header = _header(log)
         claim = (doc.get("claim") or {}).get("value")
-        step = c.step(_eval_step(step_id("eval", k, len(runs)), header, log, claim, context))
+        step = c.step(_eval_step(step_id("eval", k, len(runs)), header, log, claim, context, item.path))
         cells, points = [], []
         for key, label in SCORES:
             score = doc.get(key)

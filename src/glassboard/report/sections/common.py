@@ -69,3 +69,19 @@ def file_hashes(context: Context, *paths: str | Path | None) -> dict[str, str]:
 
 def step_id(prefix: str, index: int, count: int) -> str:
     return prefix if count == 1 else f"{prefix}-{index + 1}"
+
+
+def find_data(source: str | None, sha256: str | None, *near: Path | None) -> Path | None:
+    """The data file a run read: `source` as recorded (relative to where that command ran, which is not recorded),
+    tried as given, then next to each of `near` and their parents; with `sha256`, only a file with that hash."""
+    if not source:
+        return None
+    candidates = [Path(source)]
+    for place in near:
+        if place is not None:
+            folder = place if place.is_dir() else place.parent
+            candidates += [p / source for p in (folder, *list(folder.resolve().parents)[:3])]
+    for candidate in candidates:
+        if candidate.is_file() and (not sha256 or sha256_file(candidate) == sha256):
+            return candidate.resolve()
+    return None

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, step_id
+from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, find_data, step_id
 
 
-def _data_source(d: dict) -> tuple[str | None, str | None]:
-    """The data file and its sha256, from the first protocol's run log header."""
+def _data_source(d: dict[str, Any], near: Path | None) -> tuple[Path | None, str | None, Any]:
+    """The data file, its sha256 and max_tokens, from the first protocol's run log header (the log path in the
+    JSON is as the audit was given it: tried as is and next to the JSON)."""
     from glassboard.bench.log import read_log
 
     for row in d.get("protocols") or []:
-        log = Path(str(row.get("log")))
-        if log.is_file():
-            data = read_log(log).header.get("data") or {}
-            return data.get("source"), data.get("sha256")
-    return None, None
+        log = find_data(str(row.get("log")), None, near)
+        if log is not None:
+            header = read_log(log).header
+            data = header.get("data") or {}
+            return (find_data(data.get("source"), data.get("sha256"), log, near), data.get("sha256"),
+                    (header.get("sampling") or {}).get("max_tokens"))
+    return None, None, None
 
 
 def render(inputs: Sequence[Input], context: Context) -> Section | None:
@@ -29,11 +33,12 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
     for k, item in enumerate(inputs):
         d = item.data
         names = [row["protocol"]["name"] for row in d["protocols"]]
-        source, data_sha = _data_source(d)
+        source, data_sha, max_tokens = _data_source(d, item.path)
         command = None
-        if source and Path(source).is_file():
+        if source is not None:
             command = ("glassboard", "audit", "protocols", d["model"], "--task", d["task"], "--protocols",
                        ",".join(names), "--data", context.path(source), "--limit", str(d.get("questions")),
+                       *(("--max-tokens", str(max_tokens)) if max_tokens else ()),
                        "--log-dir", "{tmp}", "--json", "{out}", *context.config_args())
         step = c.step(Step(step_id("protocols", k, len(inputs)), f"protocol sensitivity of {d['model']}", command,
                            {**file_hashes(context, source), f"data {source}": str(data_sha),

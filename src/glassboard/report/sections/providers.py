@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, step_id
+from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, find_data, step_id
 
 
 def render(inputs: Sequence[Input], context: Context) -> Section | None:
@@ -17,12 +16,17 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
     for k, item in enumerate(inputs):
         d = item.data
         data = d.get("data") or {}
-        source = data.get("source")
+        found = find_data(data.get("source"), data.get("sha256"), item.path)
+        source = str(found) if found else data.get("source")
         models = [row["model"] for row in d["endpoints"]]
+        ident = next((row["identity"]["settings"] for row in d["endpoints"] if row.get("identity")), None)
         command = None
-        if source and Path(source).is_file():
+        if found is not None:
             command = ("glassboard", "audit", "providers", *models, "--task", d["task"], "--data",
-                       context.path(source), "--limit", str(data.get("items")), "--log-dir", "{tmp}",
+                       context.path(found), "--limit", str(data.get("items")), "--log-dir", "{tmp}",
+                       *(("--identity-prompts", str(ident["prompts"]), "--identity-samples",
+                          str(ident["samples_per_prompt"]), "--identity-max-tokens", str(ident["max_tokens_a"]),
+                          "--seed", str(ident["seed"])) if ident else ("--no-identity",)),
                        "--json", "{out}", *context.config_args())
         step = c.step(Step(step_id("providers", k, len(inputs)), f"providers of {d.get('reference')}", command,
                            {**file_hashes(context, source), f"data {source}": str(data.get("sha256")),
