@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from glassboard.report.inputs import sha256_file
+from glassboard.report.inputs import sha256_file, sha256_json
 from glassboard.report.manifest import resolve
 
 TOLERANCE = 1e-9
@@ -71,12 +71,26 @@ def _argv(command: Sequence[str], out: Path, tmp: Path) -> list[str]:
     return [sys.executable, "-m", "glassboard.cli", *args[1:]] if args and args[0] == "glassboard" else args
 
 
+def _current_hash(name: str, base: Path) -> str | None:
+    """The sha256 an input has now: a file's bytes, or an arena database's voted battles; None if not hashable."""
+    if "://" in name:
+        from glassboard.audit.style import load_db_battles
+        from glassboard.schema import GlassboardError
+
+        try:
+            return sha256_json(load_db_battles(name))
+        except GlassboardError:
+            return None
+    path = base / name
+    return sha256_file(path) if path.is_file() else None
+
+
 def run_step(step: dict[str, Any], numbers: Sequence[dict[str, Any]], base: Path) -> StepRun:
     result = StepRun(step["id"], ran=False)
     for name, digest in step.get("inputs", {}).items():
-        path = base / name
-        if path.is_file() and sha256_file(path) != digest:
-            result.changed_inputs.append(f"{name} (sha256 {digest[:12]} -> {sha256_file(path)[:12]})")
+        now = _current_hash(name, base)
+        if now is not None and now != digest:
+            result.changed_inputs.append(f"{name} (sha256 {digest[:12]} -> {now[:12]})")
     if not step.get("command"):
         result.error = f"not re-runnable: {step.get('note') or 'no command recorded'}"
         result.checks = [Check(n["id"], n["label"], n["value"], None, "-", False, "not re-run") for n in numbers]

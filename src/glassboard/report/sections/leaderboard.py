@@ -45,7 +45,7 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
                            inputs_hashes, {"seed": 0}, deterministic=report.get("ci", "sandwich") == "sandwich",
                            note="" if target else "the battle source named in the JSON is not readable here"))
         rows, plot_rows = [], []
-        for v in report["variants"]:
+        for v in sorted(report["variants"], key=lambda v: (v.get("rank") or 0, v["model"])):
             model = v["model"]
             raw = c.number(step, f"variants[model={model}].rating", f"{model} raw rating", v.get("rating"),
                            v.get("ci_low"), v.get("ci_high"))
