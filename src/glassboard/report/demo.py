@@ -188,7 +188,7 @@ def episode_findings(out: Path, url: str) -> list[Finding]:
     style = audit_style(load_db_battles(url), source=url)
     exp = next(v for v in style["variants"] if v["model"] == "smollm2-135m-chat-exp")
     released = next(v for v in style["variants"] if v["model"] == "smollm2-135m")
-    local = next((p for p in selection["providers"] if p["provider"] == "local llama.cpp"), {})
+    local: dict[str, Any] = next((p for p in selection["providers"] if p["provider"] == "local llama.cpp"), {})
     gap = sensitivity.get("largest_gap") or {}
     diffs = [r.get("diff_vs_first") or {} for r in sensitivity["protocols"][1:]]
     lines = [
