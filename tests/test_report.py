@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench_fixtures import gsm8k_rows, registry_toml, write_jsonl
+from bench_fixtures import gsm8k_rows, mmlu_pro_rows, registry_toml, write_jsonl
 from glassboard.audit.miniature import simulated_votes
 from glassboard.cli import app
 from glassboard.models.scripted_server import ScriptedServer
@@ -133,6 +133,28 @@ def test_report_from_audit_jsons_each_alone(tmp_path: Path) -> None:
         assert f'id="{section}"' in html and manifest["numbers"]
     result = runner.invoke(app, ["reproduce", str(tmp_path / "out" / "selection.html")])
     assert result.exit_code == 0, result.output
+    out = tmp_path / "manipulation.json"
+    result = runner.invoke(app, ["audit", "manipulation", str(path), "--target", "other", "--budget", "60",
+                                 "--seeds", "2", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    html, manifest = report(tmp_path, str(out), name="manipulation.html")
+    assert 'id="manipulation"' in html and "<polyline" in html and "(log scale)" in html
+    assert manifest["steps"][0]["deterministic"] and manifest["steps"][0]["seeds"] == {"seed": 0, "seeds": 2}
+
+
+def test_report_from_a_contamination_json_alone_says_it_cannot_be_re_run(tmp_path: Path) -> None:
+    data = write_jsonl(tmp_path / "mmlu.jsonl", mmlu_pro_rows(6))
+    with ScriptedServer(answer="Answer: A") as server:
+        config = registry_toml(tmp_path / "glassboard.toml", server.base_url("ok"))
+        out = tmp_path / "contamination.json"
+        result = runner.invoke(app, ["audit", "contamination", "scripted", "--task", "mmlu-pro", "--data", str(data),
+                                     "--probes", "ts_guessing,shuffle", "--config", str(config), "--json", str(out)])
+        assert result.exit_code == 0, result.output
+    html, manifest = report(tmp_path, str(out), name="contamination.html")
+    assert 'id="contamination"' in html and "TS-Guessing" in html and "option-order shuffle" in html
+    assert manifest["steps"][0]["command"] is None
+    again = runner.invoke(app, ["reproduce", str(tmp_path / "out" / "contamination.html")])
+    assert again.exit_code == 1 and "not re-runnable" in again.output and "DISAGREE" in again.output
 
 
 def test_report_from_an_eval_summary_and_its_run_log_reproduces_within_the_interval(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from glassboard.report.html import esc, interval, num, table
+from glassboard.report import svg
+from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, Section, Step
 from glassboard.report.sections.common import Collector, Context, Renderer, step_id
 
@@ -13,7 +14,7 @@ VALUE_FIELDS = {"ts_guessing": "rate", "shuffle": "drop", "min_k": "difference"}
 
 def render(inputs: Sequence[Input], context: Context) -> Section | None:
     c = Collector()
-    rows, findings, prov = [], [], []
+    rows, findings, prov, plot_rows = [], [], [], []
     for k, item in enumerate(inputs):
         d = item.data
         model = d["model"]
@@ -25,6 +26,11 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
             field = VALUE_FIELDS.get(name, "rate")
             n = c.number(step, f"probes.{name}.{field}", f"{model['name']} {name}", probe.get(field),
                          probe.get("ci_low"), probe.get("ci_high"))
+            if isinstance(probe.get(field), int | float):
+                points = [svg.Point("probe", probe[field], probe.get("ci_low"), probe.get("ci_high"))]
+                if isinstance(probe.get("baseline"), int | float):
+                    points.append(svg.Point("baseline", probe["baseline"]))
+                plot_rows.append(svg.Row(f"{model['name']} {name}", tuple(points)))
             rows.append([esc(model["name"]), esc(probe.get("probe", name)), f"{num(probe.get(field), n)} "
                          f"{interval(probe.get('ci_low'), probe.get('ci_high'))}", num(probe.get("baseline")),
                          esc(probe.get("verdict")), esc(probe.get("reason") or probe.get("rule") or "")])
@@ -34,6 +40,10 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
         prov += [("variant id", f"{model['name']} = {model['id']}"), ("input", f"{item.source} sha256 {item.sha256}")]
     caveats = {c_ for item in inputs for c_ in item.data.get("caveats") or []}
     body = table(["model", "probe", "value [95% CI]", "baseline", "verdict", "rule"], rows, numeric=(2, 3))
+    desc = "; ".join(f"{r.label}: " + ", ".join(f"{p.series} {p.value:.3f}" for p in r.points) for r in plot_rows)
+    body += figure(svg.interval_plot("Probe values vs their baselines", desc, plot_rows, "probe value"),
+                   "Each probe's value with its 95% interval and its baseline (rate, accuracy drop or score "
+                   "difference; each on its own scale). " + desc)
     body += "".join(f"<p class=\"muted\">{esc(c_)}</p>" for c_ in sorted(caveats))
     return Section("contamination", "Contamination probes", body, findings, c.steps, c.numbers, prov)
 
