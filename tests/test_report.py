@@ -208,6 +208,13 @@ def test_reproduce_rejects_what_is_not_a_report(tmp_path: Path) -> None:
     page.write_text("<html><body>hello</body></html>")
     result = runner.invoke(app, ["reproduce", str(page)])
     assert result.exit_code == 2 and "no embedded glassboard manifest" in result.output
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps({"manifest": 1, "steps": [{"id": "a"}], "numbers": []}))
+    result = runner.invoke(app, ["reproduce", str(manifest)])
+    assert result.exit_code == 2 and "m.json: manifest step 1: missing field(s) command" in result.output
+    manifest.write_text(json.dumps({"manifest": 1, "steps": [], "numbers": []}))
+    result = runner.invoke(app, ["reproduce", str(manifest), "--limit-steps", "nope"])
+    assert result.exit_code == 2 and "--limit-steps: unknown step(s) nope" in result.output
 
 
 def test_report_in_chromium_without_javascript_or_network(tmp_path: Path, chromium_path: str) -> None:

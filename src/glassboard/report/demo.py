@@ -54,22 +54,22 @@ QUICK = Budget(samples=1, max_tokens=32, voters=25, questions=3, eval_tokens=48,
 FULL = Budget(samples=2, max_tokens=48, voters=30, questions=8, eval_tokens=96, identity=(10, 4, 16),
               provider_items=8)
 
-GSM = [("Tom has 3 apples and buys 4 more. How many apples does he have?", 7),
+GSM = (("Tom has 3 apples and buys 4 more. How many apples does he have?", 7),
        ("A box holds 6 eggs. How many eggs are in 2 boxes?", 12),
        ("Sara had 10 sweets and ate 3. How many are left?", 7),
        ("There are 5 cats, each with 4 legs. How many legs in total?", 20),
        ("A bus has 12 seats and 9 are taken. How many are free?", 3),
        ("Ben reads 2 pages a day for 7 days. How many pages?", 14),
        ("A pen costs 3 dollars. How much do 5 pens cost?", 15),
-       ("Half of 18 children go home. How many stay?", 9)]
-MCQ = [("What is the capital of France?", ["Berlin", "Paris", "Rome", "Madrid"], 1),
+       ("Half of 18 children go home. How many stay?", 9))
+MCQ = (("What is the capital of France?", ["Berlin", "Paris", "Rome", "Madrid"], 1),
        ("How many days are in a week?", ["5", "6", "7", "8"], 2),
        ("Which animal barks?", ["dog", "cat", "fish", "bird"], 0),
        ("What colour is the sky on a clear day?", ["green", "red", "yellow", "blue"], 3),
        ("What is 2 + 2?", ["3", "4", "5", "6"], 1),
        ("Which is a fruit?", ["carrot", "potato", "apple", "onion"], 2),
        ("Water freezes at how many degrees Celsius?", ["0", "10", "50", "100"], 0),
-       ("Which planet do we live on?", ["Mars", "Venus", "Jupiter", "Earth"], 3)]
+       ("Which planet do we live on?", ["Mars", "Venus", "Jupiter", "Earth"], 3))
 
 
 def _registry(path: Path) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 from glassboard.report.model import Number, ReportError, Step
 
 VERSION = 1
+STEP_FIELDS = ("id", "command", "inputs", "deterministic")
+NUMBER_FIELDS = ("id", "step", "path", "label", "value")
 _SEGMENT = re.compile(r"^([^\[\]]*)((?:\[[^\]]+\])*)$")
 
 
@@ -109,4 +111,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("manifest") != VERSION or not isinstance(data.get("steps"), list) \
             or not isinstance(data.get("numbers"), list):
         raise ReportError(f"{path}: not a glassboard manifest (version {VERSION} with 'steps' and 'numbers')")
+    for i, step in enumerate(data["steps"]):
+        missing = [k for k in STEP_FIELDS if not isinstance(step, dict) or k not in step]
+        if missing:
+            raise ReportError(f"{path}: manifest step {i + 1}: missing field(s) {', '.join(missing)}")
+    for i, number in enumerate(data["numbers"]):
+        missing = [k for k in NUMBER_FIELDS if not isinstance(number, dict) or k not in number]
+        if missing or not isinstance(number.get("value"), int | float):
+            raise ReportError(f"{path}: manifest number {i + 1}: missing or bad field(s) "
+                              f"{', '.join(missing) or 'value'}")
     return data
