@@ -11,6 +11,7 @@ from glassboard.cli.judge import register as register_judge
 from glassboard.cli.models import register as register_models
 from glassboard.cli.protocols import register as register_protocols
 from glassboard.cli.rating import register as register_rating
+from glassboard.cli.report import register as register_report
 
 app = typer.Typer(
     name="glassboard",
@@ -21,7 +22,7 @@ app = typer.Typer(
 )
 
 for register in (register_models, register_rating, register_arena, register_bench, register_audit,
-                 register_protocols, register_judge):
+                 register_protocols, register_judge, register_report):
     register(app)
 
 
