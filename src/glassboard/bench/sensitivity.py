@@ -14,7 +14,7 @@ from typing import Any
 
 from glassboard.bench.claims import verdict
 from glassboard.bench.claimsfile import Claim
-from glassboard.bench.protocol import Renderer, prepare
+from glassboard.bench.protocol_render import Renderer, prepare
 from glassboard.bench.protocol_score import ProtocolRun, question_credits
 from glassboard.bench.runner import DEFAULT_LOG_DIR, RunResult, run_eval, with_overrides
 from glassboard.bench.stats import PairedDifference, paired_difference

@@ -158,7 +158,8 @@ def audit_protocols_command(
     """Ask the same questions under each protocol: accuracy with CI, unparsed rate, the paired difference against
     the first protocol (same questions) and the largest gap."""
     with clean_errors():
-        from glassboard.bench.protocol import available, prepare
+        from glassboard.bench.protocol import available
+        from glassboard.bench.protocol_render import prepare
         from glassboard.bench.sensitivity import Options, sensitivity
         from glassboard.bench.taskfile import resolve_task
 
