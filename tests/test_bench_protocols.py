@@ -12,7 +12,8 @@ import pytest
 
 from bench_fixtures import gpqa_rows, gsm8k_rows, math_rows, mmlu_pro_rows, prompt_counts, write_jsonl
 from glassboard.bench.log import read_log
-from glassboard.bench.protocol import ProtocolError, get_protocol, load_file, prepare
+from glassboard.bench.protocol import ProtocolError, get_protocol, load_file
+from glassboard.bench.protocol_render import prepare
 from glassboard.bench.protocol_score import ProtocolRun, credit, extract, score_records, seeded_guess
 from glassboard.bench.runner import run_eval, with_overrides
 from glassboard.bench.tasks import get_task

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench_fixtures import gpqa_rows, gsm8k_rows, math_rows, write_jsonl
-from glassboard.bench.protocol import get_protocol, prepare
+from glassboard.bench.protocol import get_protocol
+from glassboard.bench.protocol_render import prepare
 from glassboard.bench.protocol_score import credit, extract
 from glassboard.bench.tasks import get_task
 

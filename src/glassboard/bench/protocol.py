@@ -4,14 +4,15 @@ A protocol is one TOML file (built in under bench/protocols/TASK/NAME.toml, or t
 prompt templates, few-shot exemplars (read from a file in the hub's field names), option order, sampling
 overrides, the extraction ladder, the answer normaliser and the unparsed rule. Its sha256 (over the parsed
 content, so comments and whitespace do not count) is part of every run's log path and header, so a resumed run
-never mixes protocols. Scoring under a protocol lives in bench/protocol_score.py.
+never mixes protocols. This module owns the protocol record and its loading and checking; asking a question
+under a protocol (few-shot exemplars, option order, the prompt text) lives in bench/protocol_render.py, scoring
+under it in bench/protocol_score.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 import string
 import tomllib
@@ -20,9 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from glassboard.bench.data import DataError, Row, read_rows, string_list, text
-from glassboard.bench.data import field as get
-from glassboard.bench.tasks import LETTERS, Prompt, Sample, Task, prompt_hash, shuffle_seed
 from glassboard.models.types import ConfigError
 
 DEFAULT_PROTOCOL = "glassboard"
@@ -185,10 +183,11 @@ def load_file(path: Path) -> Protocol:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ProtocolError(f"{path}: not a valid TOML protocol file ({err})") from None
-    return _parse(data, str(path))
+    return parse_protocol(data, str(path))
 
 
-def _parse(data: dict[str, Any], where: str) -> Protocol:
+def parse_protocol(data: dict[str, Any], where: str) -> Protocol:
+    """A protocol from parsed TOML data; `where` names its file in every error."""
     def need(table: dict[str, Any], key: str, kind: type, prefix: str = "", default: Any = ...) -> Any:
         value = table.get(key, default)
         if value is ...:
@@ -314,111 +313,3 @@ def _check_templates(protocol: Protocol, where: str) -> None:
 
 def _digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Exemplar:
-    question: str
-    options: tuple[str, ...]
-    cot_content: str
-    category: str | None
-
-
-def load_fewshot(protocol: Protocol, path: Path | None) -> list[Exemplar]:
-    """The exemplar rows a protocol needs (none when it has no [fewshot] table); a clear error when missing."""
-    if protocol.fewshot is None:
-        return []
-    if path is None:
-        raise ProtocolError(f"protocol '{protocol.name}' for {protocol.task} needs {protocol.fewshot.k}-shot "
-                            f"exemplars: pass --fewshot FILE with {protocol.fewshot.needs}")
-    try:
-        rows, _ = read_rows(path)
-    except DataError as err:
-        raise ProtocolError(f"--fewshot: {err}") from None
-    return [_exemplar(row) for row in rows]
-
-
-def _exemplar(row: Row) -> Exemplar:
-    options = get(row, "options", string_list, required=False) or []
-    return Exemplar(question=get(row, "question", text), options=tuple(o for o in options if o != "N/A"),
-                    cot_content=get(row, "cot_content", text, required=False) or
-                    get(row, "answer", text, required=False) or "",
-                    category=get(row, "category", text, required=False))
-
-
-@dataclass
-class Renderer:
-    """Renders samples under a protocol; exemplars are chosen once per category."""
-
-    protocol: Protocol
-    task: Task
-    exemplars: list[Exemplar] = field(default_factory=list)
-    _shots: dict[str | None, str] = field(default_factory=dict)
-
-    def shots(self, category: str | None) -> str:
-        if category not in self._shots:
-            spec = self.protocol.fewshot
-            chosen: list[Exemplar] = []
-            if spec is not None:
-                pool = [e for e in self.exemplars if spec.match is None or e.category == category]
-                if len(pool) < spec.k:
-                    raise ProtocolError(f"--fewshot file has {len(pool)} exemplar(s) for category {category!r}; "
-                                        f"protocol '{self.protocol.name}' needs {spec.k}")
-                chosen = pool[: spec.k]
-            parts = []
-            for exemplar in chosen:
-                cot = exemplar.cot_content
-                for old, new in spec.replace if spec else ():
-                    cot = cot.replace(old, new)
-                options = self._options(exemplar.options, list(range(len(exemplar.options))))
-                parts.append(self.protocol.example.format(question=exemplar.question, options=options,
-                                                          cot_content=cot, category=category or "",
-                                                          letters=LETTERS[: len(exemplar.options)], answer=cot))
-            self._shots[category] = "".join(parts)
-        return self._shots[category]
-
-    def _options(self, choices: tuple[str, ...], order: list[int]) -> str:
-        strip = self.protocol.strip
-        return self.protocol.option_join.join(
-            self.protocol.option.format(letter=LETTERS[i], text=choices[j].strip() if strip else choices[j])
-            for i, j in enumerate(order))
-
-    def render(self, sample: Sample, epoch: int) -> Prompt:
-        protocol = self.protocol
-        question = sample.question.strip() if protocol.strip else sample.question
-        fields: dict[str, str] = {"question": question, "category": sample.cluster or "",
-                                  "options": "", "letters": "", "cot_content": "", "answer": ""}
-        letters, target = "", sample.target
-        if sample.choices:
-            if sample.correct is None:
-                raise DataError(f"sample {sample.id}: multiple choice without a correct option")
-            order = list(range(len(sample.choices)))
-            if protocol.shuffle:
-                random.Random(shuffle_seed(sample.id, epoch)).shuffle(order)
-            letters = LETTERS[: len(order)]
-            fields["options"] = self._options(sample.choices, order)
-            fields["letters"] = letters
-            target = letters[order.index(sample.correct)]
-        text_ = (protocol.header.format(**fields) + self.shots(sample.cluster) + protocol.question.format(**fields))
-        digest = prompt_hash(text_ if protocol.system is None else f"{protocol.system}\x00{text_}")
-        return Prompt(sample, epoch, text_, target, letters, digest)
-
-    def messages(self, prompt: Prompt) -> str | list[dict[str, str]]:
-        if self.protocol.system is None:
-            return prompt.text
-        return [{"role": "system", "content": self.protocol.system}, {"role": "user", "content": prompt.text}]
-
-
-def prepare(task: Task, name: str | None = None, path: Path | None = None, fewshot: Path | None = None,
-            shuffle: bool | None = None) -> Renderer:
-    """The renderer for `task` under a protocol (by name or file), with its exemplars and option-order override."""
-    if path is None and (name or DEFAULT_PROTOCOL) == DEFAULT_PROTOCOL and task.protocol_data is not None:
-        protocol = _parse(task.protocol_data, str(task.protocol_data["source"]["file"])).with_shuffle(shuffle)
-    else:
-        protocol = get_protocol(task.name, name, path).with_shuffle(shuffle)
-    multiple_choice = task.kind == "letter"
-    if multiple_choice != (protocol.normaliser == "letter") or multiple_choice != ("{options}" in protocol.question):
-        raise ProtocolError(f"{protocol.path}: protocol '{protocol.name}' does not fit task {task.name} (a "
-                            f"{'multiple-choice' if multiple_choice else task.kind} task: "
-                            f"{'needs' if multiple_choice else 'has no'} {{options}} and normaliser 'letter')")
-    return Renderer(protocol, task, load_fewshot(protocol, fewshot))

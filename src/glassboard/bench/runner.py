@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.bench.log import Key, LogWriter, default_log_path, read_log
-from glassboard.bench.protocol import Renderer
+from glassboard.bench.protocol_render import Renderer
 from glassboard.bench.scoring import SCORER_VERSION, score
 from glassboard.bench.summary import RunSummary, summarize_contents
 from glassboard.bench.tasks import Prompt, Sample, Task, shuffle_seed

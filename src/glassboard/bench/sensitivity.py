@@ -2,7 +2,8 @@
 
 `run_under` runs one task under one protocol (its sampling overrides applied, its own run log, resumable);
 `sensitivity` reports a row per protocol with a paired difference against the first (same questions), and the
-largest gap; `check_claims` measures each claim under its protocol and under glassboard's own.
+largest gap; `plan_claims` checks every claim's task and protocol before anything runs (built-in or declared in
+the user's task and protocol files), and `check_claims` measures each under its protocol and under glassboard's.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.bench.claims import verdict
-from glassboard.bench.claimsfile import Claim
-from glassboard.bench.protocol import Renderer, prepare
+from glassboard.bench.claimsfile import Claim, ClaimsError
+from glassboard.bench.protocol import load_file
+from glassboard.bench.protocol_render import Renderer, prepare
 from glassboard.bench.protocol_score import ProtocolRun, question_credits
 from glassboard.bench.runner import DEFAULT_LOG_DIR, RunResult, run_eval, with_overrides
 from glassboard.bench.stats import PairedDifference, paired_difference
 from glassboard.bench.tasks import Dataset, Task, get_task
 from glassboard.models.hub import ModelHub
 from glassboard.models.registry import Variant
+from glassboard.models.types import ConfigError
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +131,50 @@ class ClaimResult:
                 "verdicts": self.verdicts, "holds_under": self.holds_under}
 
 
-async def check_claims(hub: ModelHub, variants: dict[str, Variant], claims: Sequence[Claim],
-                       data: dict[str, Path], fewshot: dict[str, Path], limit: int | None,
-                       options: Options) -> list[ClaimResult]:
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """A claim with its task and the renderers of its protocol and of glassboard's, resolved before any run."""
+
+    claim: Claim
+    task: Task
+    renderer: Renderer
+    glassboard: Renderer
+
+
+def plan_claims(claims: Sequence[Claim], fewshot: Mapping[str, Path], declared: Mapping[str, Task] | None = None,
+                protocol_files: Sequence[Path] = ()) -> list[ClaimPlan]:
+    """Resolve every claim's task (built in, or `declared` by the user's task files) and protocol (built in for
+    the task, or one of `protocol_files` with the claim's protocol name and task); errors name the claims row."""
+    declared = declared or {}
+    own = {(protocol.task, protocol.name): path for path, protocol in ((p, load_file(p)) for p in protocol_files)}
+    plans = []
+    for claim in claims:
+        try:
+            task = declared.get(claim.task) or get_task(claim.task)
+        except ConfigError as err:
+            hint = f"declared: {', '.join(declared)}" if declared else "none declared"
+            raise ClaimsError(f"{claim.where}: {err}; or declare it with --task-file FILE ({hint})") from None
+        try:
+            path = own.get((task.name, claim.protocol))
+            renderer = prepare(task, None if path else claim.protocol, path, fewshot.get(task.name))
+        except ConfigError as err:
+            raise ClaimsError(f"{claim.where}: {err}") from None
+        plans.append(ClaimPlan(claim, task, renderer, prepare(task)))
+    return plans
+
+
+async def check_claims(hub: ModelHub, variants: dict[str, Variant], plans: Sequence[ClaimPlan],
+                       data: Mapping[str, Path], limit: int | None, options: Options) -> list[ClaimResult]:
     """Measure each claim under its protocol and under glassboard (same questions, each run resumable)."""
     results = []
-    for claim in claims:
-        task = get_task(claim.task)
+    for plan in plans:
+        claim, task, own = plan.claim, plan.task, plan.renderer
         dataset = task.load(data.get(task.name), limit)
-        own = prepare(task, claim.protocol, fewshot=fewshot.get(task.name))
         _, under_claim = await run_under(hub, variants[claim.model], task, dataset, own, options)
-        if own.protocol.name == "glassboard" and own.protocol.builtin:
+        if own.protocol.sha256 == plan.glassboard.protocol.sha256:
             under_glassboard = under_claim
         else:
-            _, under_glassboard = await run_under(hub, variants[claim.model], task, dataset, prepare(task), options)
+            _, under_glassboard = await run_under(hub, variants[claim.model], task, dataset, plan.glassboard,
+                                                  options)
         results.append(ClaimResult(claim, under_claim, under_glassboard))
     return results

@@ -16,7 +16,7 @@ from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, e
 
 if TYPE_CHECKING:
     from glassboard.bench.claims import ClaimCheck
-    from glassboard.bench.protocol import Renderer as ProtocolRenderer
+    from glassboard.bench.protocol_render import Renderer as ProtocolRenderer
     from glassboard.bench.runner import RunResult
     from glassboard.bench.summary import RunSummary
     from glassboard.bench.tasks import Dataset, Task
@@ -70,7 +70,7 @@ def eval_command(
     with clean_errors():
         from glassboard.bench.claims import check_claim, parse_claim
         from glassboard.bench.claimsfile import split_claim
-        from glassboard.bench.protocol import prepare as prepare_protocol
+        from glassboard.bench.protocol_render import prepare as prepare_protocol
         from glassboard.bench.protocol_score import ProtocolRun
         from glassboard.bench.runner import with_overrides
         from glassboard.bench.taskfile import resolve_task

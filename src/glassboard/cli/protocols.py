@@ -75,7 +75,8 @@ def protocols_command(
         stdout().print(table)
 
 
-def _pairs(values: list[str] | None, option: str) -> dict[str, Path]:
+def _pairs(values: list[str] | None, option: str, declared: set[str]) -> dict[str, Path]:
+    """TASK=FILE pairs; TASK is a built-in task (any alias) or one of the `declared` task-file names."""
     from glassboard.bench.tasks import get_task
 
     pairs: dict[str, Path] = {}
@@ -83,7 +84,7 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, Path]:
         name, eq, path = value.partition("=")
         if not eq or not path:
             fail(f"{option} must be TASK=FILE, got {value!r}")
-        pairs[get_task(name).name] = Path(path)
+        pairs[name if name in declared else get_task(name).name] = Path(path)
     return pairs
 
 
@@ -103,6 +104,10 @@ def claims_check_command(
     limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions of each task.")] = None,
     data: Annotated[list[str] | None, typer.Option(help="TASK=FILE: local data for a task (repeatable).")] = None,
     fewshot: Annotated[list[str] | None, typer.Option(help="TASK=FILE: few-shot exemplars (repeatable).")] = None,
+    task_file: Annotated[list[Path] | None, typer.Option(help="A task declared in a TOML file, which claims may "
+                                                              "name (repeatable): see docs/bench.md.")] = None,
+    protocol_file: Annotated[list[Path] | None, typer.Option(help="A protocol TOML file of your own, which claims "
+                                                                  "may name (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results as JSON here.")] = None,
     log_dir: Annotated[Path, typer.Option(help="Where per-sample run logs live.")] = Path("glassboard-runs"),
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
@@ -113,14 +118,18 @@ def claims_check_command(
     above at 95%) and the protocols under which the claim holds."""
     with clean_errors():
         from glassboard.bench.claimsfile import read_claims
-        from glassboard.bench.sensitivity import Options, check_claims
+        from glassboard.bench.sensitivity import Options, check_claims, plan_claims
+        from glassboard.bench.taskfile import load_task_file
 
         claims = read_claims(claims_file)
+        declared = {task.name: task for task in map(load_task_file, task_file or [])}
+        plans = plan_claims(claims, _pairs(fewshot, "--fewshot", set(declared)), declared, protocol_file or [])
+        data_files = _pairs(data, "--data", set(declared))
         registry = load_registry(config)
         variants = {c.model: registry.get(c.model) for c in claims}
         options = Options(concurrency=concurrency, log_dir=log_dir, max_tokens=max_tokens)
         results = asyncio.run(_with_hub(registry, lambda hub: check_claims(
-            hub, variants, claims, _pairs(data, "--data"), _pairs(fewshot, "--fewshot"), limit, options)))
+            hub, variants, plans, data_files, limit, options)))
         console = stdout()
         for result in results:
             c, own, ours = result.claim, result.under_claim.score, result.under_glassboard
@@ -149,6 +158,8 @@ def audit_protocols_command(
     limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
     data: Annotated[Path | None, typer.Option(help="Local data file in the hub's field names.")] = None,
     fewshot: Annotated[Path | None, typer.Option(help="Few-shot exemplars for protocols that need them.")] = None,
+    protocol_file: Annotated[list[Path] | None, typer.Option(help="A protocol TOML file of your own, asked after "
+                                                                  "the named ones (repeatable).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     log_dir: Annotated[Path, typer.Option(help="Where per-sample run logs live.")] = Path("glassboard-runs"),
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 4,
@@ -158,14 +169,23 @@ def audit_protocols_command(
     """Ask the same questions under each protocol: accuracy with CI, unparsed rate, the paired difference against
     the first protocol (same questions) and the largest gap."""
     with clean_errors():
-        from glassboard.bench.protocol import available, prepare
+        from glassboard.bench.protocol import available
+        from glassboard.bench.protocol_render import prepare
         from glassboard.bench.sensitivity import Options, sensitivity
         from glassboard.bench.taskfile import resolve_task
 
         bench_task = resolve_task(task, task_file)
-        names = [n.strip() for n in protocols.split(",") if n.strip()] if protocols else \
-            [p.name for p in available(bench_task.name)]
+        if protocols:
+            names = [n.strip() for n in protocols.split(",") if n.strip()]
+        elif bench_task.protocol_data is not None:  # a task file's task: its own protocol, then the user's files
+            names = ["glassboard"]
+        else:
+            names = [p.name for p in available(bench_task.name)]
         renderers = [prepare(bench_task, name, fewshot=fewshot) for name in names]
+        renderers += [prepare(bench_task, path=path, fewshot=fewshot) for path in protocol_file or []]
+        if not renderers:
+            fail("no protocols to compare: name them with --protocols or pass --protocol-file")
+        first = renderers[0].protocol.name
         registry = load_registry(config)
         variant = registry.get(model)
         dataset = bench_task.load(data, limit)
@@ -174,7 +194,7 @@ def audit_protocols_command(
                                                                          renderers, options)))
         from rich.table import Table
 
-        table = Table("protocol", "accuracy [95% CI]", "unparsed", f"diff vs {names[0]} [95% CI]", "errors",
+        table = Table("protocol", "accuracy [95% CI]", "unparsed", f"diff vs {first} [95% CI]", "errors",
                       title=f"{bench_task.name} · {escape(variant.name)} · {report.questions} questions")
         for row in report.rows:
             s, d = row.run.score, row.versus_first
