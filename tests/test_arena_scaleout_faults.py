@@ -140,3 +140,82 @@ def test_redis_killed_mid_run_gives_503s_loses_no_vote_and_replicas_serve_again(
         store = one.app.state.arena.store
         assert {b: store.battle(b)["winner"] for b in acked} == acked
         assert store.vote_count() == len(acked) == 3
+
+
+def test_serve_workers_2_spreads_battles_over_two_processes_and_sigterm_stops_them(
+        pg_database, redis_url, scripted_server, tmp_path) -> None:
+    """`glassboard serve --workers 2` as a real process tree: both workers serve creates, streams and votes (a
+    battle may be created on one and streamed or voted on the other), and SIGTERM stops the parent and both
+    workers cleanly."""
+    import os
+    import sys
+
+    reset_postgres(pg_database)
+    config = tmp_path / "glassboard.toml"
+    config.write_text("".join(
+        f'[models.{name}]\nbackend = "openai"\nmodel = "{name}"\nbase_url = "{scripted_server.base_url("ok")}"\n'
+        f'provider = "p-{name}"\noptions = {{ max_retries = 0 }}\n\n' for name in ("alpha", "beta")))
+    port, log = free_port(), tmp_path / "serve.log"
+    command = [sys.executable, "-m", "glassboard.cli", "serve", "--workers", "2", "--db", pg_database,
+               "--redis", redis_url, "--config", str(config), "--port", str(port), "--rate-limit", "0",
+               "--log-level", "warning"]
+    env = {**os.environ, "GLASSBOARD_TEST_PID_HEADER": "1", "GLASSBOARD_SECRET": "test-secret"}
+    with log.open("w") as out:
+        parent = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path, env=env)
+    base = f"http://127.0.0.1:{port}"
+    served: dict[str, list[int]] = {"create": [], "stream": [], "vote": []}
+    cross = 0  # battles whose requests were answered by more than one worker
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # both workers must be up: ask on new connections until two pids answered
+            try:
+                pids = {int(httpx.get(f"{base}/readyz", timeout=2).headers["x-glassboard-pid"]) for _ in range(20)}
+                if len(pids) == 2:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert parent.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        cookies: dict[str, str] = {}
+        for index in range(16):
+            # A new connection per request: SO_REUSEPORT picks a worker per connection.
+            with httpx.Client(base_url=base, timeout=15, cookies=cookies) as client:
+                created = client.post("/api/battles", json={"prompt": f"question {index}"})
+                assert created.status_code == 200, created.text
+                cookies.update(dict(client.cookies))
+                battle_id = created.json()["battle_id"]
+                pid_create = int(created.headers["x-glassboard-pid"])
+            with httpx.Client(base_url=base, timeout=15, cookies=cookies) as client:
+                stream = client.get(f"/api/battles/{battle_id}/stream")
+                events = [line for line in stream.text.splitlines() if line.startswith("event: ")]
+                assert stream.status_code == 200 and events[-1] == "event: end", stream.text
+                assert '"status":"ready"' in stream.text.rsplit("event: end", 1)[1]
+                pid_stream = int(stream.headers["x-glassboard-pid"])
+            with httpx.Client(base_url=base, timeout=15, cookies=cookies) as client:
+                vote = client.post(f"/api/battles/{battle_id}/vote", json={"winner": "model_a"})
+                assert vote.status_code == 200, vote.text
+                pid_vote = int(vote.headers["x-glassboard-pid"])
+            served["create"].append(pid_create)
+            served["stream"].append(pid_stream)
+            served["vote"].append(pid_vote)
+            cross += len({pid_create, pid_stream, pid_vote}) > 1
+        workers = set(pids)
+        assert parent.pid not in workers
+        for kind, answered in served.items():
+            assert set(answered) <= workers, (kind, answered)
+        assert set(served["create"] + served["stream"] + served["vote"]) == workers, served
+        assert cross > 0, served  # a battle moved between processes: the state they share is in PG + Redis
+        with httpx.Client(base_url=base, timeout=15) as client:
+            board = client.get("/api/leaderboard")
+            assert board.status_code == 200 and board.json()["votes"] == 16, board.text
+
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 0, log.read_text()[-3000:]
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+    for pid in workers:  # the workers exited with the parent (and were reaped by it)
+        assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} still runs after SIGTERM"
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
