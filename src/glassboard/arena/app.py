@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the event loop without this, the largest source of p99 latency after the disk).
         await asyncio.get_running_loop().run_in_executor(None, state.language.load)
         if shared is not None:
-            await shared.start(sweep)
+            await shared.start(sweep, lambda: list(state.runner.live.values()))
         gc.collect()
         gc.freeze()
         yield

@@ -38,7 +38,7 @@ class ArenaApp(FastAPI):
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await super().__call__(scope, receive, send)
-        exchange = Exchange(receive, send, self.rules.max_body)
+        exchange = Exchange(receive, send, self.rules.max_body, self.rules.headers)
         head = read_head(scope["headers"])
         refusal = self.rules.refusal(scope, head)
         if refusal is not None:

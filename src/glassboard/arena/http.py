@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,8 @@ SECURITY_HEADERS = (
 JSON_TYPE = (b"content-type", b"application/json")
 DEFAULT_PORTS = {b"http": b":80", b"https": b":443"}
 INTERNAL_ERROR = "Internal error: the server logged it and keeps serving."
+# Tests of `--workers N` set this to see which process answered (header x-glassboard-pid); never set in production.
+PID_HEADER_ENV = "GLASSBOARD_TEST_PID_HEADER"
 
 
 @dataclass(slots=True)
@@ -97,13 +100,16 @@ def _origin_key(origin: bytes) -> bytes:
 class HttpRules:
     """The checks every request passes before a route sees it; built once per app from the settings."""
 
-    def __init__(self, max_body: int, public_origins: Iterable[str] = ()):
+    def __init__(self, max_body: int, public_origins: Iterable[str] = (), pid_header: bool = False):
         self.max_body = max_body
         self.public_origins = frozenset(_origin_key(o.encode("latin-1")) for o in public_origins)
+        # Added to every response: the security headers, plus this process's pid when a test asks for it.
+        self.headers = SECURITY_HEADERS + (((b"x-glassboard-pid", str(os.getpid()).encode()),) if pid_header else ())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpRules:
-        return cls(4 * settings.max_prompt_chars + 4096, settings.public_origins)
+        return cls(4 * settings.max_prompt_chars + 4096, settings.public_origins,
+                   pid_header=os.environ.get(PID_HEADER_ENV) == "1")
 
     def too_large(self) -> ApiError:
         return ApiError(413, f"The request is too large (over {self.max_body:,} bytes).",
@@ -144,10 +150,11 @@ class Exchange:
     the connection closed as soon as it passes, before any route or authentication looks at it), and every
     response gets the security headers."""
 
-    __slots__ = ("_receive", "_send", "limit", "received", "refused", "started")
+    __slots__ = ("_receive", "_send", "headers", "limit", "received", "refused", "started")
 
-    def __init__(self, receive: Receive, send: Send, limit: int):
-        self._receive, self._send, self.limit = receive, send, limit
+    def __init__(self, receive: Receive, send: Send, limit: int,
+                 headers: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS):
+        self._receive, self._send, self.limit, self.headers = receive, send, limit, headers
         self.received = 0
         self.refused = self.started = False
 
@@ -172,7 +179,7 @@ class Exchange:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            message["headers"] = [*message.get("headers", ()), *self.headers]
         await self._send(message)
 
     async def send_json(self, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
@@ -188,7 +195,7 @@ class Exchange:
 
     async def _send_json(self, status: int, data: Any, headers: list[tuple[bytes, bytes]]) -> None:
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        start = [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers, *SECURITY_HEADERS]
+        start = [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers, *self.headers]
         await self._send({"type": "http.response.start", "status": status, "headers": start})
         await self._send({"type": "http.response.body", "body": body})
 

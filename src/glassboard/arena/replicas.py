@@ -25,8 +25,10 @@ FAILED_MESSAGE = "The server generating this battle stopped, so it cannot be vot
 
 
 async def remote_events(st: ArenaState, battle_id: str, last_event_id: str | None) -> AsyncIterator[bytes]:
-    """The turn in progress on another replica, from Redis, after `last_event_id`."""
+    """The turn in progress on another replica, from Redis, after `last_event_id`. Redis is asked once before
+    the response starts, so while it is down the client gets a 503 (http.as_api_error), not a broken stream."""
     assert st.shared is not None
+    await st.shared.ping()
 
     async def on_stall(stall: Stall) -> bytes:
         return b"".join(await fail_stalled(st, stall))

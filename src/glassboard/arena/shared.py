@@ -28,16 +28,20 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from glassboard.schema import GlassboardError
 
+if TYPE_CHECKING:
+    from glassboard.arena.streaming import LiveTurn
+
 log = logging.getLogger("glassboard.arena")
+RETRY_S = 0.25  # pause between attempts to publish while Redis is down
 
 _TOKEN_BUCKETS = """
 local function take(key, per_min, now)
@@ -88,14 +92,18 @@ class SharedState:
         self.stream_ttl_s = stream_ttl_s
         # redis-py's asyncio replies are typed as loose unions; this client returns bytes (decode_responses off).
         self.redis: Any = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=None, health_check_interval=0)
-        self._queue: asyncio.Queue[tuple[str, int, str, bytes, bool]] | None = None
+        self._queue: asyncio.Queue[tuple[str, int, str, bytes, bool] | None] | None = None  # None: resync
         self._tasks: list[asyncio.Task[None]] = []
+        self._live: Callable[[], Iterable[LiveTurn]] = lambda: []
         self._buckets = self.redis.register_script(_TOKEN_BUCKETS)
         self._release = self.redis.register_script(_RELEASE)
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    async def start(self, sweep: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Check Redis answers (clear error naming the URL otherwise), then heartbeat and publish."""
+    async def start(self, sweep: Callable[[], Awaitable[None]] | None = None,
+                    live: Callable[[], Iterable[LiveTurn]] | None = None) -> None:
+        """Check Redis answers (clear error naming the URL otherwise), then heartbeat and publish. `live` gives
+        the turns generated here: after Redis failed, their streams and owners are rebuilt from it."""
+        self._live = live or (lambda: [])
         try:
             await self.redis.ping()
             await self._beat()
@@ -127,30 +135,58 @@ class SharedState:
             self._queue.put_nowait((live.battle_id, live.turn, event_id, data, last))
 
     async def _publisher(self) -> None:
+        """Send queued events in order, one pipeline per batch. After Redis failed (it may come back empty) the
+        next batch first rebuilds the stream of every turn still generated here from its whole event log, so a
+        follower that resumes after the outage loses nothing; until Redis answers it tries every `RETRY_S`."""
         assert self._queue is not None
         queue = self._queue
+        resync = False
         while True:
             batch = [await queue.get()]
             while not queue.empty():
                 batch.append(queue.get_nowait())
-            pipe = self.redis.pipeline(transaction=False)
-            touched: set[str] = set()
-            for battle_id, turn, event_id, data, last in batch:
-                key = self._stream_key(battle_id)
-                if event_id.endswith("-1"):  # a new turn: the stream holds only the latest one
-                    pipe.delete(key)
-                    pipe.set(self._owner_key(battle_id), f"{self.replica} {turn}", ex=self.stream_ttl_s)
-                pipe.xadd(key, {"d": data, **({"e": b"1"} if last else {})}, id=event_id)
-                touched.add(key)
-            for key in touched:
-                pipe.expire(key, self.stream_ttl_s)
+            resync = resync or None in batch
             try:
-                await pipe.execute()
+                await self._send([e for e in batch if e is not None], list(self._live()) if resync else [])
+                resync = False
             except (RedisError, OSError) as err:
-                log.error("could not publish %d live event(s) to Redis: %s", len(batch), err)
+                if not resync:
+                    log.error("could not publish live events to Redis (retrying every %.2f s): %s", RETRY_S, err)
+                resync = True
+                await asyncio.sleep(RETRY_S)
+                queue.put_nowait(None)  # try again even if no new event arrives
             finally:
                 for _ in batch:
                     queue.task_done()
+
+    async def _send(self, events: list[tuple[str, int, str, bytes, bool]], whole: list[LiveTurn]) -> None:
+        """One pipeline: the turns in `whole` rebuilt from their event logs, then `events` of the other turns."""
+        pipe = self.redis.pipeline(transaction=False)
+        touched: set[str] = set()
+        rebuilt = {self._stream_key(live.battle_id) for live in whole}
+        for live in whole:
+            key = self._stream_key(live.battle_id)
+            pipe.delete(key)
+            pipe.set(self._owner_key(live.battle_id), f"{self.replica} {live.turn}", ex=self.stream_ttl_s)
+            for n, event in enumerate(list(live.events), start=1):
+                data = event.split(b"\n", 1)[1]  # after the `id: TURN-N` line
+                last = live.finished and n == len(live.events)
+                pipe.xadd(key, {"d": data, **({"e": b"1"} if last else {})}, id=f"{live.turn}-{n}")
+            touched.add(key)
+        for battle_id, turn, event_id, data, last in events:
+            key = self._stream_key(battle_id)
+            if key in rebuilt:
+                continue  # already in its rebuilt stream
+            if event_id.endswith("-1"):  # a new turn: the stream holds only the latest one
+                pipe.delete(key)
+                pipe.set(self._owner_key(battle_id), f"{self.replica} {turn}", ex=self.stream_ttl_s)
+            pipe.xadd(key, {"d": data, **({"e": b"1"} if last else {})}, id=event_id)
+            touched.add(key)
+        for key in touched:
+            pipe.expire(key, self.stream_ttl_s)
+        for reply in await pipe.execute(raise_on_error=False):
+            if isinstance(reply, ResponseError):
+                log.error("Redis refused a live event: %s", reply)
 
     async def follow(self, battle_id: str, last_event_id: str | None, on_stall: Callable[[Stall], Awaitable[bytes]],
                      ) -> AsyncIterator[bytes]:
@@ -160,7 +196,13 @@ class SharedState:
         key, position = self._stream_key(battle_id), last_event_id or "0-0"
         block_ms = max(100, int(self.heartbeat_ttl_s * 1000))
         while True:
-            reply = await self.redis.xread({key: position}, count=1000, block=block_ms)
+            try:
+                reply = await self.redis.xread({key: position}, count=1000, block=block_ms)
+            except (RedisError, OSError) as err:
+                # The response has started: end it; the client reconnects with its Last-Event-ID and gets a 503
+                # until Redis answers again, then continues where it stopped.
+                log.error("Redis failed while following battle %s (the client will reconnect): %s", battle_id, err)
+                return
             if reply:
                 entries = reply[0][1]
                 position = entries[-1][0].decode()
@@ -202,15 +244,19 @@ class SharedState:
         await self.redis.set(self._heartbeat_key(self.replica), b"1", px=int(self.heartbeat_ttl_s * 1000))
 
     async def _heartbeat(self, sweep: Callable[[], Awaitable[None]] | None) -> None:
-        beats = 0
+        beats, failed = 0, False
         while True:
             await asyncio.sleep(self.heartbeat_ttl_s / 3)
             beats += 1
             try:
                 await self._beat()
+                if failed and self._queue is not None:  # Redis is back, perhaps empty: rebuild our live streams
+                    self._queue.put_nowait(None)
+                failed = False
                 if sweep is not None and beats % 15 == 0 and await self.try_lock("sweep", 5):
                     await sweep()
             except (RedisError, OSError) as err:
+                failed = True
                 log.error("Redis heartbeat failed (%s): other replicas will fail this replica's live battles", err)
             except Exception:  # noqa: BLE001 - a sweep bug must not stop the heartbeat
                 log.exception("sweep of stalled battles failed")
