@@ -1,0 +1,71 @@
+"""Typed audit reports: to_json -> JSON text -> from_json gives the same report, for every report type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from glassboard.audit.integrity_reports import (
+    Attacker,
+    CurveReport,
+    Deanonymisation,
+    DefenceSummary,
+    Estimate,
+    GoalVotes,
+    ManipulationReport,
+    ReasonCount,
+)
+from glassboard.audit.selection import Variant, audit_selection
+from glassboard.rating.synth import synthetic_battles
+from glassboard.schema import JsonRecord, RecordError, SelectionReport
+
+
+def round_trip(report: JsonRecord) -> Any:
+    """The report after writing it as JSON text and reading it back (what `--json` then a reader does)."""
+    return type(report).from_json(json.loads(json.dumps(report.to_json())))
+
+
+def test_a_real_selection_report_survives_the_json_round_trip() -> None:
+    table, _ = synthetic_battles(600, 5, seed=1)
+    variants = {m: Variant("two" if i < 2 else m, public=i != 0) for i, m in enumerate(table.models)}
+    report = audit_selection(table, variants)
+    data = report.to_json()
+    assert list(data)[:3] == ["audit", "source", "battles"] and data["audit"] == "selection"
+    assert list(data["providers"][0])[:8] == ["provider", "public", "unreleased", "tested", "rated", "slots",
+                                             "expected_slots", "variants"]
+    assert round_trip(report) == report
+
+
+def manipulation_report() -> ManipulationReport:
+    estimate = Estimate(0.71, 0.65, 0.77)
+    goals = {"up_1": GoalVotes(3, [120, None, 300], 2, 3, 300, 120, None), "rank_1": GoalVotes(1, [None] * 3, 0, 3,
+                                                                                             None, None, None)}
+    curve = CurveReport(True, [10, 100], [4.0, 3.0], [4.0, 2.0], [4.0, 4.0], goals)
+    return ManipulationReport(
+        source="votes.jsonl", target="m1", battles=500, models=6, start_rank=4, budget=100, seed=0, seeds=3,
+        votes_per_account=50,
+        deanonymisation=Deanonymisation("m1", 900, 160, 500, True, 5, estimate, estimate, estimate, estimate, 0.4, 0.1),
+        attacker=Attacker(0.4, 0.1, 0.8),
+        defence=DefenceSummary(300, 2, 80, {"targeted": ReasonCount(2, 80)}, 8.1, 0.01), curves=[curve, curve],
+    )
+
+
+def test_a_manipulation_report_survives_the_json_round_trip_with_its_key_order() -> None:
+    report = manipulation_report()
+    data = report.to_json()
+    assert list(data) == ["audit", "source", "target", "battles", "models", "start_rank", "budget", "seed", "seeds",
+                          "votes_per_account", "deanonymisation", "attacker", "defence", "curves"]
+    assert data["attacker"] == {"tpr": 0.4, "fpr": 0.1, "side_accuracy": 0.8, "otherwise": "abstains"}
+    assert data["defence"]["by_reason"] == {"targeted": {"voters": 2, "votes": 80}}
+    assert round_trip(report) == report
+
+
+def test_a_malformed_report_is_an_error_naming_the_field() -> None:
+    data = manipulation_report().to_json()
+    data["curves"][1]["votes_needed"]["up_1"]["reached"] = "many"
+    with pytest.raises(RecordError, match=r"curves\.1\.votes_needed\.up_1\.reached"):
+        ManipulationReport.from_json(data)
+    with pytest.raises(RecordError, match="battles"):
+        SelectionReport.from_json({"audit": "selection", "source": "x"})
