@@ -18,6 +18,7 @@ from glassboard.audit.integrity_reports import (
     ReasonCount,
 )
 from glassboard.audit.selection import Variant, audit_selection
+from glassboard.audit.style import StyleReport, audit_style
 from glassboard.rating.synth import synthetic_battles
 from glassboard.schema import JsonRecord, RecordError, SelectionReport
 
@@ -69,3 +70,18 @@ def test_a_malformed_report_is_an_error_naming_the_field() -> None:
         ManipulationReport.from_json(data)
     with pytest.raises(RecordError, match="battles"):
         SelectionReport.from_json({"audit": "selection", "source": "x"})
+
+
+def test_a_real_style_report_survives_the_json_round_trip_with_its_key_order() -> None:
+    rows = [{"model_a": f"m{i % 3}", "model_b": f"m{(i + 1) % 3}", "winner": ("model_a", "model_b", "tie")[i % 5 % 3],
+             "tstamp": float(i), "conversation_a": [{"role": "assistant", "content": "**a**\n- x" * (i % 4)}],
+             "conversation_b": [{"role": "assistant", "content": "plain answer " * (1 + i % 3)}]} for i in range(300)]
+    report = audit_style(rows, source="rows")
+    data = report.to_json()
+    assert list(data) == ["audit", "source", "battles", "excluded", "variants", "flagged", "style_identified",
+                          "style_coefficients", "rule", "ci", "warnings"]
+    assert list(data["variants"][0]) == [
+        "model", "battles", "tokens", "headers", "lists", "bold", "emoji", "rating", "ci_low", "ci_high", "rank",
+        "style_rating", "style_ci_low", "style_ci_high", "style_rank", "rank_ub", "style_rank_ub", "rank_shift",
+        "rank_drop", "flagged", "reasons"]
+    assert StyleReport.from_json(json.loads(json.dumps(data))) == report
