@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from glassboard.audit.identity import IdentityExamples, IdentityReport, IdentitySettings, LogprobComparison
 from glassboard.audit.integrity_reports import (
     Attacker,
     CurveReport,
@@ -85,3 +87,20 @@ def test_a_real_style_report_survives_the_json_round_trip_with_its_key_order() -
         "style_rating", "style_ci_low", "style_ci_high", "style_rank", "rank_ub", "style_rank_ub", "rank_shift",
         "rank_drop", "flagged", "reasons"]
     assert StyleReport.from_json(json.loads(json.dumps(data))) == report
+
+
+def test_an_identity_report_keeps_both_logprob_shapes_through_the_json_round_trip() -> None:
+    settings = IdentitySettings(6, 10, 24, 24, 100, 0, 0.7, 0.7, "each variant's own")
+    base = IdentityReport(
+        model_a={"name": "a", "id": "a@1"}, model_b={"name": "b", "id": "b@1"}, statistic=0.01, p_value=0.4,
+        permutations=1000, samples_a=60, samples_b=60, within_a=0.3, within_b=0.31, across=0.3, samples=120,
+        verdict="same", alpha=0.05, method="MMD", settings=settings, tokens_generated=900,
+        examples=IdentityExamples(["x", "y"], ["z", ""], "hi"), logprobs=LogprobComparison(False, "disabled"),
+        elapsed_s=1.5, cpu_s=1.2)
+    assert base.to_json()["logprobs"] == {"available": False, "reason": "disabled"}
+    assert list(base.to_json())[:2] == ["audit", "model_a"] and list(base.to_json())[-3:] == [
+        "logprobs", "elapsed_s", "cpu_s"]
+    full = replace(base, logprobs=LogprobComparison(True, None, 12, 300, 0.2, -0.01, 1.5, 0, False))
+    assert "reason" not in full.to_json()["logprobs"]
+    for report in (base, full):
+        assert round_trip(report) == report

@@ -26,6 +26,7 @@ from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, e
 from glassboard.cli.protocols import audit_protocols_command
 
 if TYPE_CHECKING:
+    from glassboard.audit.identity import IdentityReport
     from glassboard.audit.style import StyleReport
 
 
@@ -85,7 +86,7 @@ def identity_command(
     write_json(json_out, report)
 
 
-async def _identity(registry: Any, a: str, b: str, options: Any) -> dict[str, Any]:
+async def _identity(registry: Any, a: str, b: str, options: Any) -> IdentityReport:
     from glassboard.audit.identity import audit_identity
     from glassboard.models.hub import ModelHub
 
@@ -94,34 +95,33 @@ async def _identity(registry: Any, a: str, b: str, options: Any) -> dict[str, An
             return await audit_identity(hub, a, b, options, advance)
 
 
-def _print_identity(report: dict[str, Any]) -> None:
+def _print_identity(report: IdentityReport) -> None:
     console = stdout()
-    s = report["settings"]
+    s = report.settings
     console.print(
-        f"[bold]identity[/] {report['model_a']['name']} vs {report['model_b']['name']}: "
-        f"{verdict_style(report['verdict'])}"
-        f"  MMD² = {report['statistic']:.4f}, p = {report['p_value']:.4f} (alpha {report['alpha']})"
+        f"[bold]identity[/] {report.model_a['name']} vs {report.model_b['name']}: {verdict_style(report.verdict)}"
+        f"  MMD² = {report.statistic:.4f}, p = {report.p_value:.4f} (alpha {report.alpha})"
     )
     console.print(
-        f"  {report['samples']} completions ({s['prompts']} prompts x {s['samples_per_prompt']} x 2 sides, "
-        f"max {s['max_tokens_a']}/{s['max_tokens_b']} tokens, T = {s['temperature_a']}/{s['temperature_b']}); "
-        f"kernel similarity within A {report['within_a']:.3f}, within B {report['within_b']:.3f}, "
-        f"across {report['across']:.3f}"
+        f"  {report.samples} completions ({s.prompts} prompts x {s.samples_per_prompt} x 2 sides, "
+        f"max {s.max_tokens_a}/{s.max_tokens_b} tokens, T = {s.temperature_a}/{s.temperature_b}); "
+        f"kernel similarity within A {report.within_a:.3f}, within B {report.within_b:.3f}, "
+        f"across {report.across:.3f}"
     )
-    lp = report["logprobs"]
-    if lp.get("available"):
-        console.print(f"  logprobs: mean |Δ log p| = {lp['mean_abs_delta']:.4f} per token over {lp['tokens']} tokens "
-                      f"({'identical' if lp['identical'] else 'not identical'})")
+    lp = report.logprobs
+    if lp.available:
+        console.print(f"  logprobs: mean |Δ log p| = {lp.mean_abs_delta:.4f} per token over {lp.tokens} tokens "
+                      f"({'identical' if lp.identical else 'not identical'})")
     else:
-        console.print(f"  [dim]logprob comparison not available: {lp.get('reason')}[/]")
-    console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s, {report['tokens_generated']} tokens[/]")
+        console.print(f"  [dim]logprob comparison not available: {lp.reason}[/]")
+    console.print(f"  [dim]{report.elapsed_s} s, {report.cpu_s} CPU s, {report.tokens_generated} tokens[/]")
 
 
-def _identity_listing(report: dict[str, Any]) -> Listing:
+def _identity_listing(report: IdentityReport) -> Listing:
     columns = tuple(Column(key) for key in ("model_a", "model_b", "verdict", "statistic", "p_value", "alpha",
                                             "samples"))
-    row = (report["model_a"]["name"], report["model_b"]["name"], report["verdict"], report["statistic"],
-           report["p_value"], report["alpha"], report["samples"])
+    row = (report.model_a["name"], report.model_b["name"], report.verdict, report.statistic, report.p_value,
+           report.alpha, report.samples)
     return Listing("identity", columns, [row])
 
 
