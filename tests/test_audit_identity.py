@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from glassboard.audit.identity import IdentityOptions, audit_identity
+from glassboard.audit.identity import IdentityOptions, IdentityReport, audit_identity
 from glassboard.audit.prompts import load_prompts
 from glassboard.cli import app
 from glassboard.models import ModelHub, Registry, builtin_variants
@@ -63,7 +63,9 @@ def _run_reports() -> dict:
             same = await audit_identity(hub, "smollm2-135m", "smollm2-135m", OPTIONS, cache=cache)
             chat = await audit_identity(hub, "smollm2-135m", "smollm2-135m-chat-exp", OPTIONS, cache=cache)
             hot = await audit_identity(hub, "smollm2-135m", "smollm2-135m-hot", OPTIONS, cache=cache)
-        return {"same": same, "chat": chat, "hot": hot, "cache": cache}
+        for report in (same, chat, hot):  # the typed report survives its JSON document
+            assert IdentityReport.from_json(json.loads(json.dumps(report.to_json()))) == report
+        return {"same": same.to_json(), "chat": chat.to_json(), "hot": hot.to_json(), "cache": cache}
 
     return asyncio.run(run())
 

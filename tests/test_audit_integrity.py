@@ -60,14 +60,14 @@ def test_a_planted_attacker_moves_its_target_and_the_defence_makes_it_pay_more()
     rows, target = battles_with_text()
     table = BattleTable.from_battles(rows)
     report = audit_manipulation(rows, table, target, budget=3000, seeds=3)
-    undefended, defended = report["curves"]
-    assert not undefended["defended"] and defended["defended"]
-    up1 = undefended["votes_needed"]["up_1"]
-    assert up1["reached"] == 3 and up1["median"] <= 1000  # a weak target moves with hundreds of votes
-    d_up1 = defended["votes_needed"]["up_1"]["per_seed"]
-    for plain, guarded in zip(up1["per_seed"], d_up1, strict=True):
-        assert guarded is None or guarded > 2 * plain
-    assert report["defence"]["flagged_voters"] <= 6  # honest simulated voters: at most 1% flagged
+    undefended, defended = report.curves
+    assert not undefended.defended and defended.defended
+    up1 = undefended.votes_needed["up_1"]
+    assert up1.reached == 3 and up1.median is not None and up1.median <= 1000  # a weak target moves with hundreds
+    d_up1 = defended.votes_needed["up_1"].per_seed
+    for plain, guarded in zip(up1.per_seed, d_up1, strict=True):
+        assert plain is not None and (guarded is None or guarded > 2 * plain)
+    assert report.defence.flagged_voters <= 6  # honest simulated voters: at most 1% flagged
 
 
 def test_expected_max_of_normals_matches_known_values() -> None:
@@ -82,9 +82,10 @@ def test_best_of_n_bias_on_fitted_ratings_equals_its_analytic_value_for_equal_st
     for rep in range(40):
         table, _ = synthetic_battles(4000, n, seed=rep, theta=np.zeros(n))
         report = audit_selection(table, {m: Variant("one") for m in table.models})
-        (row,) = report["providers"]
-        gaps.append(row["top_rating"] - 1000.0)  # every true rating is the centre
-        ses.append(np.sqrt(np.mean([v["se"] ** 2 for v in row["variants"]])))
+        (row,) = report.providers
+        assert row.top_rating is not None
+        gaps.append(row.top_rating - 1000.0)  # every true rating is the centre
+        ses.append(np.sqrt(np.mean([(v.se or 0.0) ** 2 for v in row.variants])))
     analytic = float(np.mean(ses)) * expected_max_normal(n)
     measured, sem = float(np.mean(gaps)), float(np.std(gaps) / np.sqrt(len(gaps)))
     assert abs(measured - analytic) < 3 * sem + 0.1 * analytic, (measured, analytic, sem)
@@ -96,11 +97,12 @@ def test_an_over_sampled_provider_is_flagged_and_fair_ones_are_not() -> None:
     table, _ = synthetic_battles(20_000, 8, seed=3, popularity=popularity)
     variants = {m: Variant("big" if i < 2 else f"p{i}", public=i != 1) for i, m in enumerate(table.models)}
     report = audit_selection(table, variants)
-    rows = {r["provider"]: r for r in report["providers"]}
-    assert rows["big"]["flag"] == "over-sampled" and rows["big"]["tested"] == 2 and rows["big"]["unreleased"] == 1
-    assert report["fairness"]["p_value"] < 1e-6 and "big" in report["fairness"]["flagged"]
+    rows = {r.provider: r for r in report.providers}
+    assert rows["big"].flag == "over-sampled" and rows["big"].tested == 2 and rows["big"].unreleased == 1
+    assert report.fairness.p_value is not None and report.fairness.p_value < 1e-6
+    assert "big" in report.fairness.flagged
     fair, _ = synthetic_battles(20_000, 8, seed=4)
-    assert audit_selection(fair)["fairness"]["flagged"] == []
+    assert audit_selection(fair).fairness.flagged == []
 
 
 def test_cli_manipulation_and_selection_on_an_arena_database(tmp_path: Path) -> None:

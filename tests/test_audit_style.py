@@ -91,8 +91,8 @@ def test_cli_flags_the_variant_that_wins_by_style_alone(style_file: Path, tmp_pa
 def test_no_flag_when_votes_ignore_style(tmp_path: Path) -> None:
     rows = synthetic_rows(3000, style_effect=0.0, seed=2)
     report = audit_style(rows, source="no-style")
-    assert report["flagged"] == []
-    ranks = {v["model"]: (v["rank"], v["style_rank"]) for v in report["variants"]}
+    assert report.flagged == []
+    ranks = {v.model: (v.rank, v.style_rank) for v in report.variants}
     assert ranks["solid-large"] == (1, 1) and ranks["emoji-bot"][0] == 4
 
 
@@ -201,9 +201,9 @@ def test_three_votes_audit_raw_only_and_say_why(tmp_path: Path) -> None:
     path = tmp_path / "three.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     report = audit_style(path)
-    assert report["style_identified"] is False and report["flagged"] == []
-    assert all(v["style_rating"] is None for v in report["variants"])
-    assert any("raw rating only" in w for w in report["warnings"])
+    assert report.style_identified is False and report.flagged == []
+    assert all(v.style_rating is None for v in report.variants)
+    assert any("raw rating only" in w for w in report.warnings)
     result = runner.invoke(app, ["audit", "style", str(path)])
     assert result.exit_code == 0, result.output
     assert "not determined by these votes: raw ratings only" in result.output

@@ -10,8 +10,8 @@ nothing else defines these names a second time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Literal
+from dataclasses import dataclass, field, fields
+from typing import Any, Final, Literal, Self
 
 
 class GlassboardError(Exception):
@@ -275,3 +275,102 @@ class LeaderboardRow:
 def _opt_float(data: Mapping[str, Any], name: str) -> float | None:
     value = _field(data, name, (int, float), optional=True)
     return None if value is None else float(value)
+
+
+# --- typed audit reports ---------------------------------------------------------------------------------------------
+# Every audit returns a frozen dataclass derived from JsonRecord: `to_json()` is the document `audit ... --json`
+# writes (fields in declaration order, which is the order of the files written before these types existed) and
+# `from_json()` reads one back, validated by pydantic (already installed with FastAPI) so a wrong field's path is
+# named. Reports read by more than one layer (the selection report: audit, arena, cli) are defined here; the others
+# next to their audit.
+
+
+def to_jsonable(value: Any) -> Any:
+    """`value` with every JsonRecord replaced by its `to_json()` (lists and dict values recursively)."""
+    if isinstance(value, JsonRecord):
+        return value.to_json()
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+class JsonRecord:
+    """Base of the typed reports: `to_json()` by field order, `from_json()` validating (RecordError names the path)."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls, data: Any) -> Self:
+        from pydantic import TypeAdapter, ValidationError
+
+        try:
+            return TypeAdapter(cls).validate_python(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "<document>"
+            raise RecordError(f"{cls.__name__}: field '{where}': {first['msg']}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionVariant(JsonRecord):
+    """One variant in the selection audit: its release status and rating with standard error (None: not rated)."""
+
+    model: str
+    public: bool
+    rating: float | None
+    se: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderReport(JsonRecord):
+    """One provider in the selection audit: variants tested, best-of-N bias of its top one, its battle share."""
+
+    provider: str
+    public: int
+    unreleased: int
+    tested: int
+    rated: int
+    slots: int
+    expected_slots: float
+    variants: list[SelectionVariant]
+    top: str | None = None
+    top_rating: float | None = None
+    expected_max_z: float | None = None
+    bias_if_equal: float | None = None
+    bias: float | None = None
+    corrected: float | None = None
+    share: float | None = None
+    intended_share: float | None = None
+    z: float | None = None
+    p_value: float | None = None
+    flag: str | None = None  # "over-sampled" | "under-sampled" | None
+
+
+@dataclass(frozen=True, slots=True)
+class Fairness(JsonRecord):
+    """The chi-square test of battle shares against the uniform sampler's, and the providers flagged."""
+
+    chi2: float | None
+    df: int
+    p_value: float | None
+    alpha: float
+    flagged: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SelectionReport(JsonRecord):
+    """`audit selection`: per provider best-of-N bias and battle share (read by the CLI and the arena)."""
+
+    audit: Literal["selection"] = field(default="selection", init=False)
+    source: str
+    battles: int
+    models: int
+    center: float
+    providers: list[ProviderReport]
+    fairness: Fairness
+    warnings: list[str] = field(default_factory=list)

@@ -32,6 +32,6 @@ def defended_board(battles: list[dict[str, Any]], identity_flagged: int) -> tupl
         except RatingError as err:
             block["message"] = f"The anomaly check cannot run yet: {err}"
             return block, []
-    block["summary"] = defence.summary()
+    block["summary"] = defence.summary().to_json()
     excluded = (table.rows[~defence.keep] - 1).tolist()  # rows are 1-based positions in `battles`
     return block, excluded

@@ -92,16 +92,14 @@ def compute(battles: Iterable[dict[str, Any]], variants: list[dict[str, Any]], v
         except RatingError as err:
             return _with(base, message=f"The selection audit cannot run yet: {err}")
     providers = [ProviderSelection(
-        provider=str(p["provider"]), tested=int(p["tested"]), public=int(p["public"]),
-        unreleased=int(p["unreleased"]), rated=int(p["rated"]), top=p["top"], top_rating=_finite(p["top_rating"]),
-        bias=_finite(p["bias"]), bias_if_equal=_finite(p["bias_if_equal"]), corrected=_finite(p["corrected"]),
-        battle_slots=int(p["slots"]), share=_finite(p["share"]), intended_share=_finite(p["intended_share"]),
-        p_value=_finite(p["p_value"]), flag=p["flag"]) for p in report["providers"]]
-    fairness = report["fairness"]
+        provider=p.provider, tested=p.tested, public=p.public, unreleased=p.unreleased, rated=p.rated, top=p.top,
+        top_rating=_finite(p.top_rating), bias=_finite(p.bias), bias_if_equal=_finite(p.bias_if_equal),
+        corrected=_finite(p.corrected), battle_slots=p.slots, share=_finite(p.share),
+        intended_share=_finite(p.intended_share), p_value=_finite(p.p_value), flag=p.flag) for p in report.providers]
+    fairness = report.fairness
     return SelectionSummary(votes=votes, sampler=sampler, capped=capped, providers=providers,
-                            chi2=_finite(fairness["chi2"]), df=int(fairness["df"]),
-                            p_value=_finite(fairness["p_value"]), alpha=float(fairness["alpha"]),
-                            flagged=[str(p) for p in fairness["flagged"]])
+                            chi2=_finite(fairness.chi2), df=fairness.df, p_value=_finite(fairness.p_value),
+                            alpha=fairness.alpha, flagged=list(fairness.flagged))
 
 
 def _with(summary: SelectionSummary, *, message: str) -> SelectionSummary:

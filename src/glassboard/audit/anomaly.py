@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from glassboard.audit.integrity_reports import DefenceSummary, ReasonCount
 from glassboard.rating.bt import aggregate, fit_pairs
 from glassboard.rating.table import A_WINS, B_WINS, BattleTable
 from glassboard.schema import GlassboardError
@@ -81,17 +82,17 @@ class Defence:
     def excluded_votes(self) -> int:
         return int((~self.keep).sum())
 
-    def summary(self) -> dict[str, Any]:
-        """JSON-able counts: voters scored and flagged, votes excluded, by reason, and the threshold used."""
+    def summary(self) -> DefenceSummary:
+        """The counts: voters scored and flagged, votes excluded, by reason, and the threshold used."""
         flagged = self.scores.flagged
-        by_reason: dict[str, dict[str, int]] = {}
+        by_reason: dict[str, ReasonCount] = {}
         for i in np.flatnonzero(flagged):
-            entry = by_reason.setdefault(self.scores.reason(int(i)), {"voters": 0, "votes": 0})
-            entry["voters"] += 1
-            entry["votes"] += int(self.scores.cast[i])
-        return {"voters": len(self.scores.voters), "flagged_voters": int(flagged.sum()),
-                "excluded_votes": self.excluded_votes, "by_reason": by_reason,
-                "threshold": round(self.scores.threshold, 3), "alpha": ALPHA}
+            reason = self.scores.reason(int(i))
+            entry = by_reason.get(reason, ReasonCount(0, 0))
+            by_reason[reason] = ReasonCount(entry.voters + 1, entry.votes + int(self.scores.cast[i]))
+        return DefenceSummary(voters=len(self.scores.voters), flagged_voters=int(flagged.sum()),
+                              excluded_votes=self.excluded_votes, by_reason=by_reason,
+                              threshold=round(self.scores.threshold, 3), alpha=ALPHA)
 
 
 def threshold(n_models: int, alpha: float = ALPHA) -> float:

@@ -24,6 +24,7 @@ from scipy.optimize import minimize
 from scipy.sparse import csr_matrix, hstack
 from scipy.stats import rankdata
 
+from glassboard.audit.integrity_reports import Deanonymisation, Estimate
 from glassboard.rating.table import BattleTable
 from glassboard.schema import GlassboardError
 
@@ -48,7 +49,10 @@ class Interval:
     high: float
 
     def to_json(self) -> dict[str, float]:
-        return {"value": round(self.value, 4), "low": round(self.low, 4), "high": round(self.high, 4)}
+        return self.report().to_json()
+
+    def report(self) -> Estimate:
+        return Estimate(round(self.value, 4), round(self.low, 4), round(self.high, 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +73,15 @@ class DeanonResult:
     folds: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "answers": self.answers, "target_answers": self.target_answers,
-                "battles": self.battles, "uses_text": self.uses_text, "folds": self.folds,
-                "auc": self.auc.to_json(), "accuracy": self.accuracy.to_json(),
-                "balanced_accuracy": self.balanced_accuracy.to_json(), "side_accuracy": self.side_accuracy.to_json(),
-                "tpr": round(self.tpr, 4), "fpr": round(self.fpr, 4)}
+        return self.report().to_json()
+
+    def report(self) -> Deanonymisation:
+        """The rounded, typed record the manipulation report carries."""
+        return Deanonymisation(
+            target=self.target, answers=self.answers, target_answers=self.target_answers, battles=self.battles,
+            uses_text=self.uses_text, folds=self.folds, auc=self.auc.report(), accuracy=self.accuracy.report(),
+            balanced_accuracy=self.balanced_accuracy.report(), side_accuracy=self.side_accuracy.report(),
+            tpr=round(self.tpr, 4), fpr=round(self.fpr, 4))
 
 
 # ------------------------------------------------------------------------------------------------ features

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from glassboard.models.types import ConfigError, ModelError
+from glassboard.schema import JsonRecord
 
 Progress = Callable[[int], None]
 
@@ -160,6 +161,78 @@ async def sample_completions(
     return out, tokens
 
 
+# ------------------------------------------------------------------------------------------------ the report
+@dataclass(frozen=True, slots=True)
+class IdentitySettings(JsonRecord):
+    """What each side was sampled with (the budget actually served and the temperature used)."""
+
+    prompts: int
+    samples_per_prompt: int
+    max_tokens_a: int
+    max_tokens_b: int
+    length: int
+    seed: int
+    temperature_a: float
+    temperature_b: float
+    temperature_source: str
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityExamples(JsonRecord):
+    """The first prompt and the first two completions of each side, for a person to look at."""
+
+    a: list[str]
+    b: list[str]
+    prompt: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogprobComparison(JsonRecord):
+    """Both sides' log probabilities of the same completions; when unavailable only `reason` is set."""
+
+    available: bool
+    reason: str | None = None
+    completions: int | None = None
+    tokens: int | None = None
+    mean_abs_delta: float | None = None
+    mean_delta: float | None = None
+    max_abs_delta: float | None = None
+    tokenizer_mismatches: int | None = None
+    identical: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.available:
+            return {"available": False, "reason": self.reason}
+        return {k: v for k, v in JsonRecord.to_json(self).items() if k != "reason"}
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityReport(JsonRecord):
+    """`audit identity`: the MMD test's outcome, the verdict at alpha, settings and the logprob comparison."""
+
+    audit: Literal["identity"] = field(default="identity", init=False)
+    model_a: dict[str, Any]  # the variant's snapshot (models layer)
+    model_b: dict[str, Any]
+    statistic: float
+    p_value: float
+    permutations: int
+    samples_a: int
+    samples_b: int
+    within_a: float
+    within_b: float
+    across: float
+    samples: int
+    verdict: Literal["same", "different"]
+    alpha: float
+    method: str
+    settings: IdentitySettings
+    tokens_generated: int
+    examples: IdentityExamples
+    logprobs: LogprobComparison
+    elapsed_s: float
+    cpu_s: float
+
+
 # ----------------------------------------------------------------------------------------------- the audit
 @dataclass
 class IdentityOptions:
@@ -234,8 +307,8 @@ async def cached_samples(
 async def audit_identity(
     hub: Any, a: str, b: str, options: IdentityOptions, progress: Progress | None = None,
     cache: SampleCache | None = None,
-) -> dict[str, Any]:
-    """Are A and B the same served model? Returns the JSON-able report (statistic, p_value, samples, verdict, ...)."""
+) -> IdentityReport:
+    """Are A and B the same served model? The MMD test's report (statistic, p_value, samples, verdict, ...)."""
     options.validate()
     model_a, model_b = hub.get(a), hub.get(b)
     started, cpu = time.perf_counter(), time.process_time()
@@ -244,38 +317,28 @@ async def audit_identity(
     result = mmd_test(
         samples_a, samples_b, length=options.length, permutations=options.permutations, seed=options.seed
     )
-    report: dict[str, Any] = {
-        "audit": "identity",
-        "model_a": model_a.variant.snapshot(),
-        "model_b": model_b.variant.snapshot(),
-        **asdict(result),
-        "samples": result.samples_a + result.samples_b,
-        "verdict": "different" if result.p_value < options.alpha else "same",
-        "alpha": options.alpha,
-        "method": "MMD^2 (unbiased, averaged over prompts), Hamming kernel on the first L characters, "
+    logprobs = (await compare_logprobs(model_a, model_b, options, samples_a, samples_b) if options.logprobs
+                else LogprobComparison(False, "disabled"))
+    return IdentityReport(
+        model_a=model_a.variant.snapshot(), model_b=model_b.variant.snapshot(), statistic=result.statistic,
+        p_value=result.p_value, permutations=result.permutations, samples_a=result.samples_a,
+        samples_b=result.samples_b, within_a=result.within_a, within_b=result.within_b, across=result.across,
+        samples=result.samples_a + result.samples_b, verdict="different" if result.p_value < options.alpha else "same",
+        alpha=options.alpha,
+        method="MMD^2 (unbiased, averaged over prompts), Hamming kernel on the first L characters, "
         "within-prompt permutation p-value",
-        "settings": {
-            "prompts": len(options.prompts),
-            "samples_per_prompt": options.samples,
-            "max_tokens_a": effective_max_tokens(model_a, options),
-            "max_tokens_b": effective_max_tokens(model_b, options),
-            "length": options.length,
-            "seed": options.seed,
-            "temperature_a": effective_temperature(model_a, options),
-            "temperature_b": effective_temperature(model_b, options),
-            "temperature_source": "command line" if options.temperature is not None else "each variant's own",
-        },
-        "tokens_generated": tokens_a + tokens_b,
-        "examples": {"a": samples_a[0][:2], "b": samples_b[0][:2], "prompt": options.prompts[0]},
-    }
-    report["logprobs"] = (
-        await compare_logprobs(model_a, model_b, options, samples_a, samples_b)
-        if options.logprobs
-        else {"available": False, "reason": "disabled"}
+        settings=IdentitySettings(
+            prompts=len(options.prompts), samples_per_prompt=options.samples,
+            max_tokens_a=effective_max_tokens(model_a, options), max_tokens_b=effective_max_tokens(model_b, options),
+            length=options.length, seed=options.seed, temperature_a=effective_temperature(model_a, options),
+            temperature_b=effective_temperature(model_b, options),
+            temperature_source="command line" if options.temperature is not None else "each variant's own",
+        ),
+        tokens_generated=tokens_a + tokens_b,
+        examples=IdentityExamples(a=samples_a[0][:2], b=samples_b[0][:2], prompt=options.prompts[0]),
+        logprobs=logprobs, elapsed_s=round(time.perf_counter() - started, 2),
+        cpu_s=round(time.process_time() - cpu, 2),
     )
-    report["elapsed_s"] = round(time.perf_counter() - started, 2)
-    report["cpu_s"] = round(time.process_time() - cpu, 2)
-    return report
 
 
 async def compare_logprobs(
@@ -284,7 +347,7 @@ async def compare_logprobs(
     options: IdentityOptions,
     samples_a: Sequence[Sequence[str]],
     samples_b: Sequence[Sequence[str]],
-) -> dict[str, Any]:
+) -> LogprobComparison:
     """Re-score the same completions under both sides; mean |delta log p| per token (0 for identical models).
 
     Each side scores with its own chat template, system prompt and sampling temperature (logits / T), so the
@@ -294,7 +357,7 @@ async def compare_logprobs(
 
     backend_a, backend_b = scoring_backend(model_a), scoring_backend(model_b)
     if backend_a is None or backend_b is None:
-        return {"available": False, "reason": "re-scoring needs both sides on local llama.cpp weights"}
+        return LogprobComparison(False, "re-scoring needs both sides on local llama.cpp weights")
     chosen = [
         (prompt, text)
         for i, prompt in enumerate(options.prompts)
@@ -303,7 +366,7 @@ async def compare_logprobs(
         if text
     ]
     if not chosen:
-        return {"available": False, "reason": "no non-empty completions to re-score"}
+        return LogprobComparison(False, "no non-empty completions to re-score")
     scored = []
     for model, backend in ((model_a, backend_a), (model_b, backend_b)):
         items = [(model.messages_for(prompt), text) for prompt, text in chosen]
@@ -316,15 +379,10 @@ async def compare_logprobs(
             continue
         deltas.append(sa.logprob - sb.logprob)
     if not deltas:
-        return {"available": False, "reason": "the two sides tokenize the completions differently"}
+        return LogprobComparison(False, "the two sides tokenize the completions differently")
     delta = np.concatenate(deltas)
-    return {
-        "available": True,
-        "completions": len(deltas),
-        "tokens": int(delta.size),
-        "mean_abs_delta": float(np.abs(delta).mean()),
-        "mean_delta": float(delta.mean()),
-        "max_abs_delta": float(np.abs(delta).max()) if delta.size else 0.0,
-        "tokenizer_mismatches": mismatched,
-        "identical": bool(np.abs(delta).max() < 1e-3) if delta.size else True,
-    }
+    return LogprobComparison(
+        available=True, completions=len(deltas), tokens=int(delta.size), mean_abs_delta=float(np.abs(delta).mean()),
+        mean_delta=float(delta.mean()), max_abs_delta=float(np.abs(delta).max()) if delta.size else 0.0,
+        tokenizer_mismatches=mismatched, identical=bool(np.abs(delta).max() < 1e-3) if delta.size else True,
+    )

@@ -24,6 +24,7 @@ import numpy as np
 from glassboard.audit.anomaly import defend, score_voters, table_voters
 from glassboard.audit.attack import Classifier, attack_votes
 from glassboard.audit.deanon import DeanonError, deanonymise
+from glassboard.audit.integrity_reports import Attacker, CurveReport, GoalVotes, ManipulationReport
 from glassboard.rating.bt import fit_pairs
 from glassboard.rating.table import A_WINS, B_WINS, BattleTable
 from glassboard.schema import GlassboardError
@@ -53,21 +54,21 @@ class Curve:
             out.append(self.budgets[int(hit[0])] if len(hit) else None)
         return out
 
-    def to_json(self, goals: dict[str, int]) -> dict[str, Any]:
+    def report(self, goals: dict[str, int]) -> CurveReport:
         med = np.median(self.ranks, axis=0)
         low, high = np.percentile(self.ranks, [2.5, 97.5], axis=0)
-        summary = {}
+        summary: dict[str, GoalVotes] = {}
         for name, goal in goals.items():
             per_seed = self.needed(goal)
             reached = [n for n in per_seed if n is not None]
-            summary[name] = {
-                "goal_rank": goal, "per_seed": per_seed, "reached": len(reached), "seeds": len(per_seed),
+            summary[name] = GoalVotes(
+                goal_rank=goal, per_seed=per_seed, reached=len(reached), seeds=len(per_seed),
                 # the median counts a seed that did not get there as "more than the budget"
-                "median": _median(per_seed), "low": min(reached) if reached else None,
-                "high": max(reached) if len(reached) == len(per_seed) else None,
-            }
-        return {"defended": self.defended, "budgets": self.budgets, "rank_median": med.tolist(),
-                "rank_low": low.tolist(), "rank_high": high.tolist(), "votes_needed": summary}
+                median=_median(per_seed), low=min(reached) if reached else None,
+                high=max(reached) if len(reached) == len(per_seed) else None,
+            )
+        return CurveReport(defended=self.defended, budgets=self.budgets, rank_median=med.tolist(),
+                           rank_low=low.tolist(), rank_high=high.tolist(), votes_needed=summary)
 
 
 def _median(values: list[int | None]) -> int | None:
@@ -135,7 +136,7 @@ def votes_needed_curve(
 def audit_manipulation(
     source: Any, table: BattleTable, target: str, *, budget: int = 5000, defended: bool | None = None,
     seed: int = 0, seeds: int = SEEDS, votes_per_account: int = VOTES_PER_ACCOUNT, name: str | None = None,
-) -> dict[str, Any]:
+) -> ManipulationReport:
     """The full report: de-anonymisation, the defence on the data, and votes-needed curves (both arenas unless
     `defended` picks one). `source` is what `table` was read from (a path or the rows): voters and texts."""
     if target not in table.models:
@@ -157,19 +158,16 @@ def audit_manipulation(
         curves.append(votes_needed_curve(table, defence.keep if arena else all_votes, k, clf, budget=budget,
                                          defended=arena, seeds=seeds, seed=seed,
                                          votes_per_account=votes_per_account))
-    return {
-        "audit": "manipulation", "source": name or table.source, "target": target, "battles": len(table),
-        "models": table.n_models, "start_rank": start, "budget": budget, "seed": seed, "seeds": seeds,
-        "votes_per_account": votes_per_account,
-        "deanonymisation": deanon.to_json(),
-        "attacker": {"tpr": round(clf.tpr, 4), "fpr": round(clf.fpr, 4), "side_accuracy": round(clf.side_accuracy, 4),
-                     "otherwise": "abstains"},
-        "defence": defence.summary(),
-        "curves": [c.to_json(goals) for c in curves],
-    }
+    return ManipulationReport(
+        source=name or table.source, target=target, battles=len(table), models=table.n_models, start_rank=start,
+        budget=budget, seed=seed, seeds=seeds, votes_per_account=votes_per_account,
+        deanonymisation=deanon.report(),
+        attacker=Attacker(tpr=round(clf.tpr, 4), fpr=round(clf.fpr, 4), side_accuracy=round(clf.side_accuracy, 4)),
+        defence=defence.summary(), curves=[c.report(goals) for c in curves],
+    )
 
 
-def plot_curves(report: dict[str, Any], path: str) -> None:
+def plot_curves(report: ManipulationReport, path: str) -> None:
     """The target's median rank (with the seeds' 95% band) against malicious votes, one line per arena."""
     import matplotlib
 
@@ -177,15 +175,15 @@ def plot_curves(report: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    for curve in report["curves"]:
-        label = "defended" if curve["defended"] else "undefended"
-        ax.plot(curve["budgets"], curve["rank_median"], marker="o", ms=3, label=label)
-        ax.fill_between(curve["budgets"], curve["rank_low"], curve["rank_high"], alpha=0.2)
+    for curve in report.curves:
+        label = "defended" if curve.defended else "undefended"
+        ax.plot(curve.budgets, curve.rank_median, marker="o", ms=3, label=label)
+        ax.fill_between(curve.budgets, curve.rank_low, curve.rank_high, alpha=0.2)
     ax.set_xscale("log")
     ax.invert_yaxis()
     ax.set_xlabel("malicious votes")
-    ax.set_ylabel(f"rank of {report['target']}")
-    ax.set_title(f"votes needed to move {report['target']} ({report['seeds']} seeds, 95% band)")
+    ax.set_ylabel(f"rank of {report.target}")
+    ax.set_title(f"votes needed to move {report.target} ({report.seeds} seeds, 95% band)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)

@@ -140,10 +140,11 @@ async def audit_providers(
         if options.run_identity:
             identity = await audit_identity(hub, variants[0].name, variant.name, replace(options.identity),
                                             progress, cache)
-            row["identity"] = {k: identity[k] for k in ("statistic", "p_value", "samples", "verdict",
-                                                          "within_a", "within_b", "across", "settings")}
-            if identity["verdict"] == "different":
-                reasons.append(f"identity test: different from the reference (p = {identity['p_value']:.4f})")
+            data = identity.to_json()
+            row["identity"] = {k: data[k] for k in ("statistic", "p_value", "samples", "verdict", "within_a",
+                                                    "within_b", "across", "settings")}
+            if identity.verdict == "different":
+                reasons.append(f"identity test: different from the reference (p = {identity.p_value:.4f})")
         row["flagged"] = bool(reasons)
         row["reasons"] = reasons
     rows[0].update(reference=True, flagged=False, reasons=[])

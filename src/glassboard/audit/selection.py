@@ -32,6 +32,7 @@ from glassboard.rating.bt import fit_bt_table
 from glassboard.rating.errors import RatingWarning
 from glassboard.rating.result import CENTER
 from glassboard.rating.table import BattleTable, prepare
+from glassboard.schema import Fairness, ProviderReport, SelectionReport, SelectionVariant
 
 FAIR_ALPHA = 0.01
 DRAWS = 20_000
@@ -94,7 +95,7 @@ def expected_slots(table: BattleTable) -> np.ndarray:
 
 def audit_selection(
     table: BattleTable, variants: Mapping[str, Variant] | None = None, *, seed: int = 0, name: str | None = None
-) -> dict[str, Any]:
+) -> SelectionReport:
     """Per provider: variants tested (public and unreleased), best-of-N bias and corrected top rating, battle share
     against the uniform sampler's, with the chi-square test and flags. `variants` maps model -> Variant (models not
     in it are their own provider)."""
@@ -125,9 +126,11 @@ def audit_selection(
                                   else round((rating[2] - rating[1]) / (2 * Z95), 3)})
     rows = [_provider_row(entry, seed) for entry in providers.values()]
     fairness = _fairness(rows)
-    return {"audit": "selection", "source": name or table.source, "battles": len(table), "models": table.n_models,
-            "center": CENTER, "providers": sorted(rows, key=lambda r: -r["slots"]), "fairness": fairness,
-            "warnings": [str(w.message) for w in caught if issubclass(w.category, RatingWarning)]}
+    providers_out = [ProviderReport(**{**r, "variants": [SelectionVariant(**v) for v in r["variants"]]})
+                     for r in sorted(rows, key=lambda r: -r["slots"])]
+    return SelectionReport(source=name or table.source, battles=len(table), models=table.n_models, center=CENTER,
+                           providers=providers_out, fairness=fairness,
+                           warnings=[str(w.message) for w in caught if issubclass(w.category, RatingWarning)])
 
 
 def _provider_row(entry: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -149,7 +152,7 @@ def _provider_row(entry: dict[str, Any], seed: int) -> dict[str, Any]:
     return row
 
 
-def _fairness(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _fairness(rows: list[dict[str, Any]]) -> Fairness:
     obs = np.array([r["slots"] for r in rows], dtype=np.float64)
     exp = np.array([r["expected_slots"] for r in rows], dtype=np.float64)
     present = exp > 0
@@ -157,7 +160,7 @@ def _fairness(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if present.sum() < 2 or total == 0:
         for r in rows:
             r.update(share=None, intended_share=None, z=None, p_value=None, flag=None)
-        return {"chi2": None, "df": 0, "p_value": None, "alpha": FAIR_ALPHA, "flagged": []}
+        return Fairness(chi2=None, df=0, p_value=None, alpha=FAIR_ALPHA)
     exp_scaled = np.where(present, exp / exp[present].sum() * total, 0.0)
     stat, p = chisquare(obs[present], exp_scaled[present])
     flagged = []
@@ -172,5 +175,5 @@ def _fairness(rows: list[dict[str, Any]]) -> dict[str, Any]:
         r.update(share=round(share, 4), intended_share=round(intended, 4), z=round(z, 2), p_value=p_one, flag=flag)
         if flag:
             flagged.append(r["provider"])
-    return {"chi2": round(float(stat), 3), "df": int(present.sum()) - 1, "p_value": float(p), "alpha": FAIR_ALPHA,
-            "flagged": flagged}
+    return Fairness(chi2=round(float(stat), 3), df=int(present.sum()) - 1, p_value=float(p), alpha=FAIR_ALPHA,
+                    flagged=flagged)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +13,7 @@ import numpy as np
 
 from glassboard.models.types import ConfigError
 from glassboard.rating.errors import RatingWarning
-from glassboard.schema import LeaderboardRow
+from glassboard.schema import JsonRecord, LeaderboardRow
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold", "emoji")  # the order of BattleTable.counts
 CiMethod = Literal["sandwich", "bootstrap", "none"]
@@ -28,6 +28,60 @@ RULE = (
     "significant (the style-controlled intervals overlap, or the order reverses). A fall in ordinal rank alone is "
     "reported (rank_drop) but not flagged: with many close variants it happens by noise."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StyleVariant(JsonRecord):
+    """One variant in the style audit: its mean answer style, raw and style-controlled standing, and its flag."""
+
+    model: str
+    battles: int
+    tokens: float  # per answer; NaN when no answer of it has the feature counted
+    headers: float
+    lists: float
+    bold: float
+    emoji: float
+    rating: float | None
+    ci_low: float | None
+    ci_high: float | None
+    rank: int
+    style_rating: float | None
+    style_ci_low: float | None
+    style_ci_high: float | None
+    style_rank: int | None
+    rank_ub: int
+    style_rank_ub: int | None
+    rank_shift: int | None
+    rank_drop: int | None
+    flagged: bool
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StyleCoefficient(JsonRecord):
+    """A style feature's coefficient (log-odds per standard deviation) with its 95% interval."""
+
+    feature: str
+    coef: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass(frozen=True, slots=True)
+class StyleReport(JsonRecord):
+    """`audit style`: per variant answer style and raw vs style-controlled standing; which ranks come from style."""
+
+    audit: Literal["style"] = field(default="style", init=False)
+    source: str
+    battles: int
+    excluded: dict[str, int]
+    variants: list[StyleVariant]
+    flagged: list[str]
+    style_identified: bool
+    style_coefficients: list[StyleCoefficient]
+    rule: str
+    ci: str
+    warnings: list[str]
 
 
 def load_db_battles(url: str) -> list[dict[str, Any]]:
@@ -129,7 +183,7 @@ def audit_style(
     seed: int = 0,
     include_flagged: bool = False,
     on_invalid: str = "error",
-) -> dict[str, Any]:
+) -> StyleReport:
     """Audit a battle log (path, BattleTable or schema rows) with the rating library; JSON-able report."""
     from glassboard.rating.leaderboard import leaderboard
     from glassboard.rating.table import as_table
@@ -145,26 +199,18 @@ def audit_style(
     flags = style_flags(board.entries)
     variants = []
     for row in board.entries:
-        data = row.to_json()
-        variants.append({
-            "model": row.model,
-            **{k: profile[row.model][k] for k in ("battles", *STYLE_COLUMNS)},
-            **{k: data.get(k) for k in ("rating", "ci_low", "ci_high", "rank", "style_rating", "style_ci_low",
-                                        "style_ci_high", "style_rank", "rank_ub", "style_rank_ub", "rank_shift")},
-            "rank_drop": row.style.rank - row.rank if row.style is not None else None,
-            "flagged": bool(flags[row.model]),
-            "reasons": flags[row.model],
-        })
-    return {
-        "audit": "style",
-        "source": source or getattr(table, "source", "<battles>"),
-        "battles": board.n_battles,
-        "excluded": board.excluded,
-        "variants": variants,
-        "flagged": [v["model"] for v in variants if v["flagged"]],
-        "style_identified": board.style is not None,
-        "style_coefficients": board.style_coefficients,
-        "rule": RULE,
-        "ci": ci,
-        "warnings": board.warnings,
-    }
+        p, st = profile[row.model], row.style
+        variants.append(StyleVariant(
+            model=row.model, battles=int(p["battles"]), tokens=p["tokens"], headers=p["headers"], lists=p["lists"],
+            bold=p["bold"], emoji=p["emoji"], rating=row.rating, ci_low=row.ci_low, ci_high=row.ci_high,
+            rank=row.rank, style_rating=st.rating if st else None, style_ci_low=st.ci_low if st else None,
+            style_ci_high=st.ci_high if st else None, style_rank=st.rank if st else None, rank_ub=row.rank_ub,
+            style_rank_ub=st.rank_ub if st else None, rank_shift=st.rank_shift if st else None,
+            rank_drop=st.rank - row.rank if st else None, flagged=bool(flags[row.model]), reasons=flags[row.model],
+        ))
+    return StyleReport(
+        source=str(source or getattr(table, "source", "<battles>")), battles=board.n_battles, excluded=board.excluded,
+        variants=variants, flagged=[v.model for v in variants if v.flagged], style_identified=board.style is not None,
+        style_coefficients=[StyleCoefficient(**c) for c in board.style_coefficients], rule=RULE, ci=ci,
+        warnings=board.warnings,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -24,6 +24,10 @@ from glassboard.cli.context import context_command
 from glassboard.cli.integrity import register as register_integrity
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 from glassboard.cli.protocols import audit_protocols_command
+
+if TYPE_CHECKING:
+    from glassboard.audit.identity import IdentityReport
+    from glassboard.audit.style import StyleReport
 
 
 def register(app: typer.Typer) -> None:
@@ -82,7 +86,7 @@ def identity_command(
     write_json(json_out, report)
 
 
-async def _identity(registry: Any, a: str, b: str, options: Any) -> dict[str, Any]:
+async def _identity(registry: Any, a: str, b: str, options: Any) -> IdentityReport:
     from glassboard.audit.identity import audit_identity
     from glassboard.models.hub import ModelHub
 
@@ -91,34 +95,33 @@ async def _identity(registry: Any, a: str, b: str, options: Any) -> dict[str, An
             return await audit_identity(hub, a, b, options, advance)
 
 
-def _print_identity(report: dict[str, Any]) -> None:
+def _print_identity(report: IdentityReport) -> None:
     console = stdout()
-    s = report["settings"]
+    s = report.settings
     console.print(
-        f"[bold]identity[/] {report['model_a']['name']} vs {report['model_b']['name']}: "
-        f"{verdict_style(report['verdict'])}"
-        f"  MMD² = {report['statistic']:.4f}, p = {report['p_value']:.4f} (alpha {report['alpha']})"
+        f"[bold]identity[/] {report.model_a['name']} vs {report.model_b['name']}: {verdict_style(report.verdict)}"
+        f"  MMD² = {report.statistic:.4f}, p = {report.p_value:.4f} (alpha {report.alpha})"
     )
     console.print(
-        f"  {report['samples']} completions ({s['prompts']} prompts x {s['samples_per_prompt']} x 2 sides, "
-        f"max {s['max_tokens_a']}/{s['max_tokens_b']} tokens, T = {s['temperature_a']}/{s['temperature_b']}); "
-        f"kernel similarity within A {report['within_a']:.3f}, within B {report['within_b']:.3f}, "
-        f"across {report['across']:.3f}"
+        f"  {report.samples} completions ({s.prompts} prompts x {s.samples_per_prompt} x 2 sides, "
+        f"max {s.max_tokens_a}/{s.max_tokens_b} tokens, T = {s.temperature_a}/{s.temperature_b}); "
+        f"kernel similarity within A {report.within_a:.3f}, within B {report.within_b:.3f}, "
+        f"across {report.across:.3f}"
     )
-    lp = report["logprobs"]
-    if lp.get("available"):
-        console.print(f"  logprobs: mean |Δ log p| = {lp['mean_abs_delta']:.4f} per token over {lp['tokens']} tokens "
-                      f"({'identical' if lp['identical'] else 'not identical'})")
+    lp = report.logprobs
+    if lp.available:
+        console.print(f"  logprobs: mean |Δ log p| = {lp.mean_abs_delta:.4f} per token over {lp.tokens} tokens "
+                      f"({'identical' if lp.identical else 'not identical'})")
     else:
-        console.print(f"  [dim]logprob comparison not available: {lp.get('reason')}[/]")
-    console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s, {report['tokens_generated']} tokens[/]")
+        console.print(f"  [dim]logprob comparison not available: {lp.reason}[/]")
+    console.print(f"  [dim]{report.elapsed_s} s, {report.cpu_s} CPU s, {report.tokens_generated} tokens[/]")
 
 
-def _identity_listing(report: dict[str, Any]) -> Listing:
+def _identity_listing(report: IdentityReport) -> Listing:
     columns = tuple(Column(key) for key in ("model_a", "model_b", "verdict", "statistic", "p_value", "alpha",
                                             "samples"))
-    row = (report["model_a"]["name"], report["model_b"]["name"], report["verdict"], report["statistic"],
-           report["p_value"], report["alpha"], report["samples"])
+    row = (report.model_a["name"], report.model_b["name"], report.verdict, report.statistic, report.p_value,
+           report.alpha, report.samples)
     return Listing("identity", columns, [row])
 
 
@@ -162,12 +165,12 @@ def style_command(
     write_json(json_out, report)
 
 
-def _style_listing(report: dict[str, Any]) -> Listing:
+def _style_listing(report: StyleReport) -> Listing:
     keys = ("model", "tokens", "emoji", "headers", "lists", "bold", "rating", "ci_low", "ci_high", "rank",
             "style_rating", "style_ci_low", "style_ci_high", "style_rank", "flagged")
     columns = tuple(Column(key, key_column=key == "model") for key in keys)
-    rows = [tuple(v[k] for k in keys) for v in report["variants"]]
-    return Listing(f"style audit · {report['source']}", columns, rows)
+    rows = [tuple(getattr(v, k) for k in keys) for v in report.variants]
+    return Listing(f"style audit · {report.source}", columns, rows)
 
 
 def _interval(value: float | None, low: float | None, high: float | None) -> str:
@@ -178,31 +181,30 @@ def _interval(value: float | None, low: float | None, high: float | None) -> str
     return f"{value:.0f} [{bounds}]"
 
 
-def _print_style(report: dict[str, Any]) -> None:
-    identified = report.get("style_identified", True)
+def _print_style(report: StyleReport) -> None:
+    identified = report.style_identified
     names = ("tokens", "emoji", "headers", "lists", "bold", "rating (raw)", "rank",
              *(("style-controlled", "rank sc") if identified else ()))
     columns = (Column("model", key_column=True), *(Column(c, justify="right") for c in names), Column("flag"))
     rows = []
-    for v in report["variants"]:
-        style = ((_interval(v["style_rating"], v["style_ci_low"], v["style_ci_high"]), str(v["style_rank"]))
+    for v in report.variants:
+        style = ((_interval(v.style_rating, v.style_ci_low, v.style_ci_high), str(v.style_rank))
                  if identified else ())
-        rows.append((v["model"], fmt(v["tokens"], 1), fmt(v["emoji"], 2), fmt(v["headers"], 2),
-                     fmt(v["lists"], 2), fmt(v["bold"], 2), _interval(v["rating"], v["ci_low"], v["ci_high"]),
-                     str(v["rank"]), *style, "rank from style" if v["flagged"] else ""))
-    emit(Listing(f"style audit · {report['source']} · {report['battles']} battles", columns, rows),
-         OutputFormat.table)
+        rows.append((v.model, fmt(v.tokens, 1), fmt(v.emoji, 2), fmt(v.headers, 2), fmt(v.lists, 2),
+                     fmt(v.bold, 2), _interval(v.rating, v.ci_low, v.ci_high), str(v.rank), *style,
+                     "rank from style" if v.flagged else ""))
+    emit(Listing(f"style audit · {report.source} · {report.battles} battles", columns, rows), OutputFormat.table)
     console = stdout()
-    for warning in report.get("warnings", []):
+    for warning in report.warnings:
         stderr().print(f"[yellow]warning:[/] {escape(str(warning))}", highlight=False, soft_wrap=True)
     if not identified:
         console.print("  [yellow]style control is not determined by these votes: raw ratings only, nothing "
                       "flagged[/]")
         return
-    for v in report["variants"]:
-        for reason in v["reasons"]:
-            console.print(f"  [red]{v['model']}[/]: {reason}")
-    if not report["flagged"]:
+    for v in report.variants:
+        for reason in v.reasons:
+            console.print(f"  [red]{v.model}[/]: {reason}")
+    if not report.flagged:
         console.print("  [green]no variant's rank comes from style[/]")
-    coefs = ", ".join(f"{c['feature']} {c['coef']:+.2f}" for c in report["style_coefficients"])
+    coefs = ", ".join(f"{c.feature} {c.coef:+.2f}" for c in report.style_coefficients)
     console.print(f"  [dim]style coefficients (log-odds per SD): {coefs}[/]")

@@ -8,12 +8,15 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from glassboard.cli.console import fail, stderr
 from glassboard.cli.output import Listing, OutputFormat, emit
+from glassboard.schema import JsonRecord
+
+R = TypeVar("R", bound=JsonRecord | dict[str, Any])  # a typed report (or, for reports not yet typed, its JSON dict)
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every sampled call and permutation (reproducible runs).")]
@@ -42,21 +45,26 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
         bar.stop()
 
 
-def show_report(report: dict[str, Any], fmt: OutputFormat, print_table: Callable[[dict[str, Any]], None],
-          listing: Callable[[dict[str, Any]], Listing]) -> None:
+def show_report(report: R, fmt: OutputFormat, print_table: Callable[[R], None], listing: Callable[[R], Listing]
+                ) -> None:
     """The report for people (table), as JSON (the whole report) or as CSV (its main table)."""
     if fmt is OutputFormat.table:
         print_table(report)
     else:
-        emit(listing(report), fmt, document=report if fmt is OutputFormat.json else None)
+        emit(listing(report), fmt, document=as_document(report) if fmt is OutputFormat.json else None)
 
 
-def write_json(path: Path | None, report: dict[str, Any]) -> None:
+def as_document(report: JsonRecord | dict[str, Any]) -> dict[str, Any]:
+    """The report's JSON document (a typed report's `to_json()`)."""
+    return report.to_json() if isinstance(report, JsonRecord) else report
+
+
+def write_json(path: Path | None, report: JsonRecord | dict[str, Any]) -> None:
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=json_default) + "\n",
+        path.write_text(json.dumps(as_document(report), indent=2, ensure_ascii=False, default=json_default) + "\n",
                         encoding="utf-8")
     except OSError as err:
         fail(f"cannot write {path}: {err.strerror or err}")

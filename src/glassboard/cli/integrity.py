@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from glassboard.cli.console import clean_errors, fail, stderr
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
+from glassboard.schema import JsonRecord, SelectionReport
+
+if TYPE_CHECKING:
+    from glassboard.audit.integrity_reports import ManipulationReport
 
 FileArg = Annotated[Path | None, typer.Argument(help="Battle file (.jsonl, .json or .parquet; LMArena schema).")]
 DbOption = Annotated[str | None, typer.Option("--db", help="Read the voted battles of an arena database instead.")]
@@ -23,19 +27,19 @@ def register(audit: typer.Typer) -> None:
     audit.command("selection")(selection_command)
 
 
-def _show(report: dict[str, Any], fmt: OutputFormat, listing: Listing, print_table: Callable[[], None]) -> None:
+def _show(report: JsonRecord, fmt: OutputFormat, listing: Listing, print_table: Callable[[], None]) -> None:
     if fmt is OutputFormat.table:
         print_table()
     else:
-        emit(listing, fmt, document=report if fmt is OutputFormat.json else None)
+        emit(listing, fmt, document=report.to_json() if fmt is OutputFormat.json else None)
 
 
-def _write_json(path: Path | None, report: dict[str, Any]) -> None:
+def _write_json(path: Path | None, report: JsonRecord) -> None:
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as err:
         fail(f"cannot write {path}: {err.strerror or err}")
     stderr().print(f"[dim]report written to {path}[/]")
@@ -89,25 +93,24 @@ def manipulation_command(
     _write_json(json_out, report)
 
 
-def _manipulation_listing(report: dict[str, Any]) -> Listing:
+def _manipulation_listing(report: ManipulationReport) -> Listing:
     columns = (Column("arena", key_column=True), Column("goal"), Column("goal_rank", justify="right"),
                Column("median", justify="right"), Column("low", justify="right"), Column("high", justify="right"),
                Column("reached", justify="right"))
     rows = []
-    for curve in report["curves"]:
-        for goal, v in curve["votes_needed"].items():
-            rows.append(("defended" if curve["defended"] else "undefended", goal, v["goal_rank"], v["median"],
-                         v["low"], v["high"], f"{v['reached']}/{v['seeds']}"))
-    d = report["deanonymisation"]
-    notes = [f"de-anonymisation of {report['target']}: AUC {d['auc']['value']:.3f} [{d['auc']['low']:.3f}, "
-             f"{d['auc']['high']:.3f}], accuracy {d['accuracy']['value']:.3f} [{d['accuracy']['low']:.3f}, "
-             f"{d['accuracy']['high']:.3f}], side accuracy {d['side_accuracy']['value']:.3f} "
-             f"({d['answers']} answers, {d['folds']}-fold CV)",
-             f"start rank {report['start_rank']} of {report['models']}; votes needed: first budget reaching the goal "
-             f"(median and range over {report['seeds']} seeds; empty = not within {report['budget']})",
-             f"defence on the data: {report['defence']['flagged_voters']} of {report['defence']['voters']} voters "
-             f"flagged, {report['defence']['excluded_votes']} votes excluded"]
-    return Listing(f"manipulation audit · {report['source']}", columns, rows, notes)
+    for curve in report.curves:
+        for goal, v in curve.votes_needed.items():
+            rows.append(("defended" if curve.defended else "undefended", goal, v.goal_rank, v.median, v.low, v.high,
+                         f"{v.reached}/{v.seeds}"))
+    d, defence = report.deanonymisation, report.defence
+    notes = [f"de-anonymisation of {report.target}: AUC {d.auc.value:.3f} [{d.auc.low:.3f}, {d.auc.high:.3f}], "
+             f"accuracy {d.accuracy.value:.3f} [{d.accuracy.low:.3f}, {d.accuracy.high:.3f}], side accuracy "
+             f"{d.side_accuracy.value:.3f} ({d.answers} answers, {d.folds}-fold CV)",
+             f"start rank {report.start_rank} of {report.models}; votes needed: first budget reaching the goal "
+             f"(median and range over {report.seeds} seeds; empty = not within {report.budget})",
+             f"defence on the data: {defence.flagged_voters} of {defence.voters} voters flagged, "
+             f"{defence.excluded_votes} votes excluded"]
+    return Listing(f"manipulation audit · {report.source}", columns, rows, notes)
 
 
 def _print_manipulation(listing: Listing) -> None:
@@ -171,12 +174,11 @@ def _variants(db: str | None, path: Path | None) -> dict[str, Any]:
     return out
 
 
-def _selection_listing(report: dict[str, Any]) -> Listing:
+def _selection_listing(report: SelectionReport) -> Listing:
     keys = ("provider", "tested", "public", "unreleased", "top", "top_rating", "bias", "bias_if_equal", "corrected",
             "slots", "share", "intended_share", "flag")
     columns = tuple(Column(k, key_column=k in ("provider", "top")) for k in keys)
-    rows = [tuple(p.get(k) for k in keys) for p in report["providers"]]
-    f = report["fairness"]
-    notes = [f"sampling fairness: chi2 {f['chi2']} (df {f['df']}), p {f['p_value']}; flagged: "
-             f"{', '.join(f['flagged']) or 'none'}"]
-    return Listing(f"selection audit · {report['source']} · {report['battles']} battles", columns, rows, notes)
+    rows = [tuple(getattr(p, k) for k in keys) for p in report.providers]
+    f = report.fairness
+    notes = [f"sampling fairness: chi2 {f.chi2} (df {f.df}), p {f.p_value}; flagged: {', '.join(f.flagged) or 'none'}"]
+    return Listing(f"selection audit · {report.source} · {report.battles} battles", columns, rows, notes)

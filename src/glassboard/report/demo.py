@@ -185,7 +185,7 @@ def episode_findings(out: Path, url: str) -> list[Finding]:
     sensitivity = _load(out / "protocols.json")
     providers = {r["model"]: r for r in _load(out / "providers.json")["endpoints"]}
     selection = _load(out / "selection.json")
-    style = audit_style(load_db_battles(url), source=url)
+    style = audit_style(load_db_battles(url), source=url).to_json()
     exp = next(v for v in style["variants"] if v["model"] == "smollm2-135m-chat-exp")
     released = next(v for v in style["variants"] if v["model"] == "smollm2-135m")
     local: dict[str, Any] = next((p for p in selection["providers"] if p["provider"] == "local llama.cpp"), {})

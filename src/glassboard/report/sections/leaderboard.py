@@ -22,7 +22,7 @@ def _rate(item: Input) -> dict[str, Any]:
     from glassboard.audit.style import audit_style
 
     try:
-        return audit_style(item.data, source=item.source)
+        return audit_style(item.data, source=item.source).to_json()
     except GlassboardError as err:
         raise ReportError(f"{item.source}: {err}") from None
 
