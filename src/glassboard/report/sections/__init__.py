@@ -14,6 +14,7 @@ from __future__ import annotations
 from glassboard.report.sections import (
     benchmarks,
     contamination,
+    context,
     identity,
     leaderboard,
     manipulation,
@@ -25,7 +26,7 @@ from glassboard.report.sections.common import Context, Renderer
 
 RENDERERS: tuple[Renderer, ...] = (
     benchmarks.RENDERER, leaderboard.RENDERER, identity.RENDERER, providers.RENDERER, contamination.RENDERER,
-    protocols.RENDERER, manipulation.RENDERER, selection.RENDERER,
+    context.RENDERER, protocols.RENDERER, manipulation.RENDERER, selection.RENDERER,
 )
 
 __all__ = ["RENDERERS", "Context", "Renderer"]

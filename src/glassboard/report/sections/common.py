@@ -85,3 +85,10 @@ def find_data(source: str | None, sha256: str | None, *near: Path | None) -> Pat
         if candidate.is_file() and (not sha256 or sha256_file(candidate) == sha256):
             return candidate.resolve()
     return None
+
+
+def as_json(result: Any) -> Any:
+    """An audit function's result as its JSON document: typed report objects give it by `.to_json()`, older
+    functions return the dict itself. Every in-process audit call of the report reads its result through here."""
+    to_json = getattr(result, "to_json", None)
+    return to_json() if callable(to_json) else result
