@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.report.inputs import sha256_file
-from glassboard.report.model import Input, Number, Section, Step
+from glassboard.report.model import Input, Number, ReportError, Section, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +92,17 @@ def as_json(result: Any) -> Any:
     functions return the dict itself. Every in-process audit call of the report reads its result through here."""
     to_json = getattr(result, "to_json", None)
     return to_json() if callable(to_json) else result
+
+
+def require(item: Input, what: str, fields: Sequence[str]) -> None:
+    """ReportError naming the input when any dotted field (`judge.name`, `models[0].model`) is missing."""
+    from glassboard.report.manifest import resolve
+
+    missing = []
+    for f in fields:
+        try:
+            resolve(item.data, f)
+        except KeyError:
+            missing.append(f)
+    if missing:
+        raise ReportError(f"{item.source}: not {what} output: missing {', '.join(missing)}")

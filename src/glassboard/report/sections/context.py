@@ -16,7 +16,7 @@ from typing import Any
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, step_id
+from glassboard.report.sections.common import Collector, Context, Renderer, require, step_id
 
 
 def _seed(log: str | None) -> int:
@@ -70,6 +70,7 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
     c = Collector()
     body, findings, prov = "", [], []
     for k, item in enumerate(inputs):
+        require(item, "an `audit context --json`", ("model", "lengths", "cells", "verdict"))
         d = item.data
         model = str(d["model"])
         variant = d.get("variant") or {}

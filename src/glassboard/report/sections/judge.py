@@ -16,7 +16,15 @@ from typing import Any
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, find_data, step_id
+from glassboard.report.sections.common import (
+    Collector,
+    Context,
+    Renderer,
+    file_hashes,
+    find_data,
+    require,
+    step_id,
+)
 
 ELO = 400 / math.log(10)
 
@@ -97,6 +105,8 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
     c = Collector()
     body, findings, prov = "", [], []
     for k, item in enumerate(inputs):
+        require(item, "a `judge run --json`", ("judge.name", "baseline.name",
+                                               *(f"models[{i}].model" for i in range(len(item.data["models"])))))
         d = item.data
         judge, baseline = str(d["judge"].get("name")), str(d["baseline"].get("name"))
         step = c.step(_step(step_id("judge", k, len(inputs)), d, item, context))
