@@ -191,7 +191,10 @@ def test_report_from_an_eval_summary_and_its_run_log_reproduces_within_the_inter
         ('{"hello": 1}', "not a glassboard output the report knows"),
         ("{not json", "line 1: malformed JSON"),
         (None, "report input not found"),
-        ('{"audit": "context", "cells": []}', "no section renders 'audit:context' outputs yet"),
+        ('{"audit": "nonesuch", "cells": []}', "no section renders 'audit:nonesuch' outputs yet"),
+        ('{"audit": "context", "cells": []}', "not an `audit context --json` output: missing model, lengths"),
+        ('{"judge": {}, "baseline": {}, "models": [{}], "audit": {}}',
+         "not a `judge run --json` output: missing judge.name, baseline.name, models[0].model"),
     ],
 )
 def test_bad_inputs_name_the_file(tmp_path: Path, content: str | None, message: str) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ("summary", "claims", "leaderboards", "identity", "providers", "protocols", "selection", "manifest")
+SECTIONS = ("summary", "claims", "leaderboards", "defended", "identity", "providers", "context", "protocols",
+            "selection", "manifest")
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "report-demo.png"
 
 
@@ -26,7 +27,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "episode"
     done = glassboard("demo", "--quick", "--out", str(out), cwd=out.parent)
     assert done.returncode == 0, done.stderr
-    assert "6/6" in done.stderr  # progress went to stderr
+    assert "7/7" in done.stderr  # progress went to stderr
     return out
 
 
@@ -35,8 +36,11 @@ def test_demo_report_lists_the_episode_and_stays_small(demo: Path) -> None:
     assert len(html.encode()) < 3_000_000
     summary = html[html.index('id="summary"'):html.index("</section>", html.index('id="summary"'))]
     for line in ("undisclosed chat variant", "came from style", "Inflated benchmark claim", "samples too hot",
-                 "truncates answers", "selection bias", "contaminated variant", "long-context claim"):
+                 "truncates answers", "selection bias", "contaminated variant", "long-context claim",
+                 "truncates the context"):
         assert line in summary, line
+    assert re.search(r"truncates the context</a></td><td><span class=\"caught\">caught</span> · provider-short-ctx: "
+                     r"truncated by provider at 1024", summary), summary
     assert summary.count(">caught<") >= 5  # identity, style, claim, providers and selection are caught
     assert (demo / "report.manifest.json").is_file()
 

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from glassboard.arena import admin, api, http, pages, replicas
+from glassboard.arena import admin, api, http, pages, replicas, reports
 from glassboard.arena.board import BoardCache
 from glassboard.arena.fastlane import ArenaApp
 from glassboard.arena.guard import IdentityGuard
@@ -163,4 +163,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     replicas.install(app)
     admin.install(app)
     pages.install(app)
+    reports.install(app, settings.reports_dir)
     return app

@@ -179,7 +179,10 @@ class Exchange:
             return
         if message["type"] == "http.response.start":
             self.started = True
-            message["headers"] = [*message.get("headers", ()), *self.headers]
+            # A response that sets its own CSP (a published report: stricter, sandboxed) keeps it.
+            own = [h for h in message.get("headers", ()) if h[0].lower() == b"content-security-policy"]
+            message["headers"] = [*message.get("headers", ()),
+                                  *(h for h in self.headers if not (own and h[0] == b"content-security-policy"))]
         await self._send(message)
 
     async def send_json(self, status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:

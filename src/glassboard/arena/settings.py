@@ -47,6 +47,7 @@ class Settings:
     # Key for voter cookies and IP hashes, outside the database: GLASSBOARD_SECRET (secret_key), else this file,
     # created 0600 on first start; default: beside the SQLite file (DB.secret), else ./glassboard.secret.
     secret_file: str | None = None
+    reports_dir: str | None = None  # published reports served read-only at /reports (None: the page says so)
     public_origins: tuple[str, ...] = ()  # origins besides the request's own allowed to POST (a TLS proxy's URL)
     forwarded_allow_ips: str | None = None  # proxies trusted for X-Forwarded-For/-Proto; None: headers ignored
     public_delay_s: float = 900.0  # failed battles enter the public counts this long after they were created

@@ -7,6 +7,7 @@ import typer
 from glassboard.cli.arena import register as register_arena
 from glassboard.cli.audit import register as register_audit
 from glassboard.cli.bench import register as register_bench
+from glassboard.cli.board import register as register_board
 from glassboard.cli.judge import register as register_judge
 from glassboard.cli.models import register as register_models
 from glassboard.cli.protocols import register as register_protocols
@@ -22,7 +23,7 @@ app = typer.Typer(
 )
 
 for register in (register_models, register_rating, register_arena, register_bench, register_audit,
-                 register_protocols, register_judge, register_report):
+                 register_protocols, register_judge, register_board, register_report):
     register(app)
 
 

@@ -65,6 +65,9 @@ def serve_command(
     forwarded_allow_ips: Annotated[str | None, typer.Option(
         help="Comma-separated proxy addresses trusted for X-Forwarded-For/-Proto (default: none, the headers are "
              "ignored).")] = None,
+    reports: Annotated[Path | None, typer.Option(
+        "--reports", help="Directory of published reports (glassboard report), served read-only at /reports and "
+                          "linked from the transparency page (default: none; /reports says so).")] = None,
     # --- replicas (arena/shared.py, docs/deploy.md) ---
     redis: Annotated[str | None, typer.Option(
         "--redis", help="Redis URL (redis://HOST:PORT/DB): replica mode, live turns, rate limits and the "
@@ -93,6 +96,10 @@ def serve_command(
             "public_origins": tuple(public_origin or ()), "forwarded_allow_ips": forwarded_allow_ips,
             "redis_url": redis, "workers": workers,
         }
+        if reports is not None:
+            if not reports.is_dir():
+                fail(f"--reports: not a directory: {reports}")
+            overrides["reports_dir"] = str(reports.resolve())
         overrides.update(  # arena content
             max_answer_bytes=max_answer_bytes, answer_token_margin=answer_token_margin,
             identity_terms=tuple(str(f) for f in identity_terms or ()), admin_key_envs=tuple(admin_key_env or ()),

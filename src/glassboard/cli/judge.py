@@ -118,7 +118,7 @@ def run_command(
 
             written = write_battles(run.battles(), out)
             stderr().print(f"wrote {written} judge battles to {out}", highlight=False, soft_wrap=True)
-        document = summary.to_json()
+        document = {**summary.to_json(), "run": _how(prompts, limit, swap, judge_prompt, human, db, seed)}
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
             json_out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -137,6 +137,18 @@ async def _run(registry: Any, judge: Any, baseline: Any, models: list[Any], samp
         with eval_progress(f"judging · {judge.name}", enabled=progress) as bar:
             return await judge_arena(hub, judge, baseline, models, samples, prompt=template, swap=swap,
                                      concurrency=concurrency, log_dir=log_dir, progress=bar)
+
+
+def _how(prompts: Path, limit: int | None, swap: bool, judge_prompt: Path | None, human: Path | None,
+         db: str | None, seed: int) -> dict[str, Any]:
+    """How this summary was made, for `glassboard report` to rebuild the command (files with their sha256)."""
+    import hashlib
+
+    def file(path: Path | None) -> dict[str, str] | None:
+        return None if path is None else {"source": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+    return {"prompts": file(prompts), "limit": limit, "swap": swap, "judge_prompt": file(judge_prompt),
+            "human": file(human), "db": db, "seed": seed}
 
 
 def _human_votes(path: Path | None, db: str | None) -> list[dict[str, Any]]:

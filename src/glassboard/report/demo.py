@@ -7,11 +7,11 @@ What it plays (all variants share the bundled weights; they differ in system pro
 - an inflated benchmark claim (checked with `eval --claim`), the same questions under two protocols;
 - the identity test arena persona vs released model;
 - the released weights at three providers: a faithful one, one that samples too hot (T = 2) and one that truncates
-  answers (max 4 tokens).
+  answers (max 4 tokens);
+- a long-context claim: `provider-short-ctx` advertises 8k but serves a 768-token window (n_ctx), so the audit
+  finds it "truncated by provider" at 1k.
 Every audit runs as the `glassboard` command the manifest records, so `glassboard reproduce` re-runs the same thing.
-Not played here: contamination (a contaminated variant needs a served model that knows the test set; the scripted
-server's port does not survive into `reproduce`), a long-context claim (issue 13's `audit context` is not on main),
-and a judged leaderboard (issue 15): the report's top says so, per failure mode.
+Not played here: contamination and a judged leaderboard: the report's top says so, per failure mode.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ PERSONAS = {
     "smollm2-135m-exp-3": "Answer with a markdown header, bold words and at least three emoji.",
 }
 ARENA = ("smollm2-135m", "smollm2-135m-chat-exp", *PERSONAS)
+SHORT = "provider-short-ctx"  # the released weights behind a 768-token window, advertised as 8k
 PROVIDERS = {"smollm2-135m-api": ("faithful provider", 0.7, 24), "provider-hot": ("hot provider", 2.0, 24),
              "provider-capped": ("capped provider", 0.7, 4)}
 
@@ -82,6 +83,8 @@ def _registry(path: Path) -> None:
         lines += [f"[models.{name}]", 'backend = "llama_cpp"', 'model = "bundled:smollm2-135m"',
                   f'provider = "{provider}"', f"params = {{ temperature = {temperature}, max_tokens = {tokens} }}",
                   "options = { n_threads = 1 }", ""]
+    lines += [f"[models.{SHORT}]", 'extends = "smollm2-135m"', 'provider = "short-context provider"',
+              'claimed_context = "8k"', "options = { n_ctx = 768, n_threads = 1 }", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -139,7 +142,7 @@ def run_demo(out: Path, *, quick: bool = False, progress: Callable[[str], None] 
     _registry(config)
     gsm, mcq = _data(out, budget)
     cfg = ["--config", config.name]
-    progress("1/6 arena: real answers of 4 variants, simulated style-loving voters")
+    progress("1/7 arena: real answers of 4 variants, simulated style-loving voters")
     rows = asyncio.run(_arena_battles(config, budget, progress))
     battles = out / "arena-battles.jsonl"
     battles.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -152,25 +155,30 @@ def run_demo(out: Path, *, quick: bool = False, progress: Callable[[str], None] 
         store.import_file(str(battles))
     finally:
         store.close()
-    progress("2/6 identity test: the arena persona vs the released model")
+    progress("2/7 identity test: the arena persona vs the released model")
     prompts, samples, tokens = budget.identity
     _glassboard(["audit", "identity", "smollm2-135m", "smollm2-135m-chat-exp", "--prompts", str(prompts),
                  "--samples", str(samples), "--max-tokens", str(tokens), "--temperature", "0", "--json",
                  "identity.json", *cfg], out, progress)
-    progress("3/6 an inflated claim: 60% on GSM8K")
+    progress("3/7 an inflated claim: 60% on GSM8K")
     _glassboard(["eval", "smollm2-135m", "--task", "gsm8k", "--data", gsm.name, "--max-tokens", str(budget.eval_tokens),
                  "--claim", "0.6", "--json", "eval.json", "--log-dir", "runs", "--no-progress", *cfg], out, progress)
-    progress("4/6 protocol sensitivity: glassboard vs official GSM8K protocol")
+    progress("4/7 protocol sensitivity: glassboard vs official GSM8K protocol")
     _glassboard(["audit", "protocols", "smollm2-135m", "--task", "gsm8k", "--protocols", "glassboard,official",
                  "--data", gsm.name, "--max-tokens", str(budget.eval_tokens), "--log-dir", "runs", "--json",
                  "protocols.json", *cfg], out, progress)
-    progress("5/6 providers: faithful, too hot, truncating")
+    progress("5/7 providers: faithful, too hot, truncating")
     _glassboard(["audit", "providers", *PROVIDERS, "--task", "mmlu-pro", "--data", mcq.name, "--log-dir", "runs",
                  "--identity-prompts", "3", "--identity-samples", "4", "--identity-max-tokens", "8", "--json",
                  "providers.json", *cfg], out, progress)
-    progress("6/6 selection bias and the report")
+    progress("6/7 a long-context claim: 8k advertised, served with a 768-token window")
+    _glassboard(["audit", "context", SHORT, "--lengths", "512,1k", "--depths", "0.5", "--tasks", "niah_single",
+                 "--samples", "1", "--concurrency", "1", "--log-dir", "runs", "--json", "context.json", *cfg], out,
+                progress)
+    progress("7/7 selection bias and the report")
     _glassboard(["audit", "selection", "--db", url, "--json", "selection.json"], out, progress)
-    inputs = [out / n for n in ("eval.json", "protocols.json", "identity.json", "providers.json", "selection.json")]
+    inputs = [out / n for n in ("eval.json", "protocols.json", "identity.json", "providers.json", "context.json",
+                                "selection.json")]
     episode = episode_findings(out, url)
     return build_report([str(p) for p in inputs] + [url], out / "report.html", config=config, episode=episode,
                         title="The Llama 4 episode in miniature")
@@ -185,6 +193,7 @@ def episode_findings(out: Path, url: str) -> list[Finding]:
     sensitivity = _load(out / "protocols.json")
     providers = {r["model"]: r for r in _load(out / "providers.json")["endpoints"]}
     selection = _load(out / "selection.json")
+    context = _load(out / "context.json")
     style = audit_style(load_db_battles(url), source=url).to_json()
     exp = next(v for v in style["variants"] if v["model"] == "smollm2-135m-chat-exp")
     released = next(v for v in style["variants"] if v["model"] == "smollm2-135m")
@@ -215,6 +224,10 @@ def episode_findings(out: Path, url: str) -> list[Finding]:
                 f"{local.get('top')} inflated by {local.get('bias')} points (corrected {local.get('corrected')})",
                 (local.get("unreleased") or 0) > 0 and (local.get("bias") or 0) > 0, "selection"),
         Finding("A contaminated variant", "not played in this demo (see docs/report.md)", None),
-        Finding("A long-context claim", "not played: `audit context` (issue 13) is not on main yet", None),
+        Finding(f"A long-context claim ({context.get('claimed_context')} tokens advertised)",
+                f"claimed {context.get('claimed_context')}, effective {context.get('effective_length') or 'none'}: "
+                f"{context.get('verdict')}", context.get("verdict") != "holds", "context"),
+        Finding("A provider truncates the context", f"{SHORT}: {context.get('verdict')}",
+                str(context.get("verdict", "")).startswith("truncated by provider"), "context"),
     ]
     return lines

@@ -1,8 +1,9 @@
 """What each report input is, recognised by its content (never trusted from its name alone), with its sha256.
 
 Kinds: "run" (`glassboard eval --json`), "runlog" (a run's per-sample JSONL log), "claims" (`claims check --json`),
-"audit:<name>" (any `audit ... --json` whose document has an "audit" field; `audit protocols` is recognised by its
-"protocols" + "largest_gap" shape), "battles" (a battle file in LMArena's schema) and "arena" (a database URL).
+"judge" (`judge run --json`), "audit:<name>" (any `audit ... --json` whose document has an "audit" field naming
+it; `audit protocols` is recognised by its "protocols" + "largest_gap" shape), "battles" (a battle file in
+LMArena's schema) and "arena" (a database URL).
 A renderer (sections/) is keyed by these kinds; an input no renderer knows is an error naming it.
 """
 
@@ -62,6 +63,9 @@ def load_input(spec: str) -> Input:
 def recognise(data: Any) -> str | None:
     """The kind of a parsed JSON document, or None."""
     if isinstance(data, dict):
+        if isinstance(data.get("judge"), dict) and isinstance(data.get("audit"), dict) \
+                and isinstance(data.get("models"), list):
+            return "judge"
         if isinstance(data.get("audit"), str):
             return f"audit:{data['audit']}"
         if isinstance(data.get("claims"), list):

@@ -151,3 +151,51 @@ def line_plot(title: str, desc: str, curves: Sequence[Curve], x_label: str, y_la
     body.append(f'<text x="12" y="{top + plot_h / 2}" font-size="11" text-anchor="middle" '
                 f'transform="rotate(-90 12 {_f(top + plot_h / 2)})">{escape(y_label)}</text>')
     return _frame(title, desc, width, height, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One heatmap cell: its column and row labels, a value in [0, 1] (None: nothing scored) and a mark ("T")."""
+
+    column: str
+    row: str
+    value: float | None
+    mark: str = ""
+
+
+def _shade(value: float) -> str:
+    """Red (0) through yellow (0.5) to green (1), as in RdYlGn."""
+    v = min(1.0, max(0.0, value))
+    low, mid, high = (0xd7, 0x30, 0x27), (0xfe, 0xe0, 0x8b), (0x1a, 0x98, 0x50)
+    a, b, t = (low, mid, v * 2) if v < 0.5 else (mid, high, v * 2 - 1)
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b, strict=True))
+
+
+def heatmap(title: str, desc: str, columns: Sequence[str], rows: Sequence[str], cells: Sequence[Cell],
+            x_label: str, y_label: str, *, cell_w: int = 64, cell_h: int = 26) -> str:
+    """A grid of coloured cells (value 0 red .. 1 green) with the value written in each; a marked cell (e.g. "T",
+    truncated by the provider) is grey and shows its mark; an empty cell is white with "–"."""
+    left, top = 70, 34
+    width = left + cell_w * len(columns) + RIGHT
+    height = top + cell_h * len(rows) + 40
+    body = []
+    for j, column in enumerate(columns):
+        body.append(f'<text x="{_f(left + cell_w * (j + 0.5))}" y="{top - 8}" font-size="10" '
+                    f'text-anchor="middle">{escape(column)}</text>')
+    for i, row in enumerate(rows):
+        body.append(f'<text x="{left - 6}" y="{_f(top + cell_h * (i + 0.5) + 4)}" font-size="10" '
+                    f'text-anchor="end">{escape(row)}</text>')
+    for cell in cells:
+        if cell.column not in columns or cell.row not in rows:
+            continue
+        x0, y0 = left + cell_w * columns.index(cell.column), top + cell_h * rows.index(cell.row)
+        fill = "#bbbbbb" if cell.mark else "#ffffff" if cell.value is None else _shade(cell.value)
+        text = cell.mark or ("–" if cell.value is None else f"{cell.value:.2f}")
+        body.append(f'<rect x="{x0}" y="{y0}" width="{cell_w}" height="{cell_h}" fill="{fill}" stroke="#fff"/>'
+                    f'<text x="{_f(x0 + cell_w / 2)}" y="{_f(y0 + cell_h / 2 + 4)}" font-size="11" '
+                    f'text-anchor="middle">{escape(text)}</text>')
+    body.append(f'<text x="{_f(left + cell_w * len(columns) / 2)}" y="{height - 10}" font-size="11" '
+                f'text-anchor="middle">{escape(x_label)}</text>')
+    body.append(f'<text x="12" y="{_f(top + cell_h * len(rows) / 2)}" font-size="11" text-anchor="middle" '
+                f'transform="rotate(-90 12 {_f(top + cell_h * len(rows) / 2)})">{escape(y_label)}</text>')
+    return _frame(title, desc, width, height, body)

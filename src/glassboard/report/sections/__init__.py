@@ -3,10 +3,10 @@
 A renderer is `Renderer(kinds, render)`: `render(inputs, context)` gets every input of its kinds, in the order
 given, and returns one `Section` (or None to skip). Sections appear in the order of `RENDERERS`.
 
-Extension point: a new output kind (issue 13's `audit context` JSON with `cells`, effective length and verdict;
-issue 15's judge audits) is one module here with a `RENDERER`, added to `RENDERERS`; inputs.recognise already maps
-any JSON with an "audit" field to "audit:<name>", so `audit context --json` arrives as "audit:context". Neither
-feature was on main when this package was written, so their inputs are reported as "no section renders this kind".
+Extension point: a new output kind is one module here with a `RENDERER`, added to `RENDERERS`; inputs.recognise
+maps any JSON with an "audit" field naming it to "audit:<name>" (e.g. `audit context --json` -> "audit:context",
+sections/context.py). Several renderers may take one kind: an arena database gives both the style-controlled
+leaderboard (leaderboard.py) and the defended one (defended.py). An input no renderer takes is an error naming it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from __future__ import annotations
 from glassboard.report.sections import (
     benchmarks,
     contamination,
+    context,
+    defended,
     identity,
+    judge,
     leaderboard,
     manipulation,
     protocols,
@@ -24,8 +27,9 @@ from glassboard.report.sections import (
 from glassboard.report.sections.common import Context, Renderer
 
 RENDERERS: tuple[Renderer, ...] = (
-    benchmarks.RENDERER, leaderboard.RENDERER, identity.RENDERER, providers.RENDERER, contamination.RENDERER,
-    protocols.RENDERER, manipulation.RENDERER, selection.RENDERER,
+    benchmarks.RENDERER, leaderboard.RENDERER, defended.RENDERER, judge.RENDERER, identity.RENDERER,
+    providers.RENDERER, contamination.RENDERER, context.RENDERER, protocols.RENDERER, manipulation.RENDERER,
+    selection.RENDERER,
 )
 
 __all__ = ["RENDERERS", "Context", "Renderer"]

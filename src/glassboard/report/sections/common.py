@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.report.inputs import sha256_file
-from glassboard.report.model import Input, Number, Section, Step
+from glassboard.report.model import Input, Number, ReportError, Section, Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +85,24 @@ def find_data(source: str | None, sha256: str | None, *near: Path | None) -> Pat
         if candidate.is_file() and (not sha256 or sha256_file(candidate) == sha256):
             return candidate.resolve()
     return None
+
+
+def as_json(result: Any) -> Any:
+    """An audit function's result as its JSON document: typed report objects give it by `.to_json()`, older
+    functions return the dict itself. Every in-process audit call of the report reads its result through here."""
+    to_json = getattr(result, "to_json", None)
+    return to_json() if callable(to_json) else result
+
+
+def require(item: Input, what: str, fields: Sequence[str]) -> None:
+    """ReportError naming the input when any dotted field (`judge.name`, `models[0].model`) is missing."""
+    from glassboard.report.manifest import resolve
+
+    missing = []
+    for f in fields:
+        try:
+            resolve(item.data, f)
+        except KeyError:
+            missing.append(f)
+    if missing:
+        raise ReportError(f"{item.source}: not {what} output: missing {', '.join(missing)}")

@@ -14,7 +14,7 @@ from typing import Any
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, interval, num, table
 from glassboard.report.model import Finding, Input, ReportError, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, step_id
+from glassboard.report.sections.common import Collector, Context, Renderer, as_json, step_id
 from glassboard.schema import GlassboardError
 
 
@@ -22,7 +22,8 @@ def _rate(item: Input) -> dict[str, Any]:
     from glassboard.audit.style import audit_style
 
     try:
-        return audit_style(item.data, source=item.source).to_json()
+        report: dict[str, Any] = as_json(audit_style(item.data, source=item.source))
+        return report
     except GlassboardError as err:
         raise ReportError(f"{item.source}: {err}") from None
 
