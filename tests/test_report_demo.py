@@ -65,7 +65,7 @@ def test_demo_report_in_chromium(demo: Path, chromium_path: str) -> None:
         page.screenshot(path=str(SCREENSHOT), full_page=False)
         off = browser.new_context(java_script_enabled=False).new_page()
         off.goto(url)
-        assert off.locator("#summary table tbody tr").count() == 9
+        assert off.locator("#summary table tbody tr").count() == 10
         assert off.locator("#leaderboards table tbody tr").count() == 4
         assert off.locator("#manifest table tbody tr").count() >= 6
         browser.close()
