@@ -25,6 +25,7 @@ from glassboard.cli.console import ConfigOption, clean_errors, eval_progress, lo
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
 
 if TYPE_CHECKING:
+    from glassboard.audit.contamination_report import ContaminationReport
     from glassboard.audit.providers import ProvidersReport
 
 
@@ -63,7 +64,7 @@ def contamination_command(
     write_json(json_out, report)
 
 
-async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> dict[str, Any]:
+async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> ContaminationReport:
     from glassboard.audit.contamination import audit_contamination, planned_generations
     from glassboard.models.hub import ModelHub
 
@@ -73,38 +74,43 @@ async def _contamination(registry: Any, model: str, task: Any, dataset: Any, opt
             return await audit_contamination(hub, model, task, dataset.samples, options, advance)
 
 
-def _print_contamination(report: dict[str, Any]) -> None:
+def _print_contamination(report: ContaminationReport) -> None:
+    from glassboard.audit.contamination_report import ShuffleProbe, SkippedProbe, TsGuessing
+
     console = stdout()
-    console.print(f"[bold]contamination[/] {report['model']['name']} on {report['task']} ({report['items']} items): "
-                  f"{verdict_style(report['verdict'])}")
-    for key, probe in report["probes"].items():
-        verdict = verdict_style(probe["verdict"])
-        if probe["verdict"] == "skipped":
-            console.print(f"  {key}: {verdict} ({probe['reason']})")
-        elif key == "ts_guessing":
-            console.print(f"  TS-Guessing: exact match {probe['exact_match']}/{probe['items']} = {fmt(probe['rate'])} "
-                          f"[{fmt(probe['ci_low'])}, {fmt(probe['ci_high'])}], baseline {fmt(probe['baseline'])}"
-                          f"{'' if probe['reference_rate'] is None else ', reference ' + fmt(probe['reference_rate'])}"
+    console.print(f"[bold]contamination[/] {report.model['name']} on {report.task} ({report.items} items): "
+                  f"{verdict_style(report.verdict)}")
+    for key, probe in report.probes.ran():
+        verdict = verdict_style(probe.verdict)
+        if isinstance(probe, SkippedProbe):
+            console.print(f"  {key}: {verdict} ({probe.reason})")
+        elif isinstance(probe, TsGuessing):
+            console.print(f"  TS-Guessing: exact match {probe.exact_match}/{probe.items} = {fmt(probe.rate)} "
+                          f"[{fmt(probe.ci_low)}, {fmt(probe.ci_high)}], baseline {fmt(probe.baseline)}"
+                          f"{'' if probe.reference_rate is None else ', reference ' + fmt(probe.reference_rate)}"
                           f": {verdict}")
-        elif key == "shuffle":
-            console.print(f"  option shuffle: accuracy {fmt(probe['canonical_accuracy'])} canonical vs "
-                          f"{fmt(probe['shuffled_accuracy'])} shuffled, drop {fmt(probe['drop'])} "
-                          f"[{fmt(probe['ci_low'])}, {fmt(probe['ci_high'])}] (baseline 0): {verdict}")
+        elif isinstance(probe, ShuffleProbe):
+            console.print(f"  option shuffle: accuracy {fmt(probe.canonical_accuracy)} canonical vs "
+                          f"{fmt(probe.shuffled_accuracy)} shuffled, drop {fmt(probe.drop)} "
+                          f"[{fmt(probe.ci_low)}, {fmt(probe.ci_high)}] (baseline 0): {verdict}")
         else:
-            console.print(f"  Min-K%++: items {fmt(probe['item_score'])} vs controls {fmt(probe['baseline'])}, "
-                          f"gap {fmt(probe['difference'])} [{fmt(probe['ci_low'])}, {fmt(probe['ci_high'])}]: "
+            console.print(f"  Min-K%++: items {fmt(probe.item_score)} vs controls {fmt(probe.baseline)}, "
+                          f"gap {fmt(probe.difference)} [{fmt(probe.ci_low)}, {fmt(probe.ci_high)}]: "
                           f"{verdict}")
     console.print("  [dim]caveat: membership-inference scores are weak evidence; 'no signal' is not proof of a "
                   "clean model (all caveats are in the JSON report)[/]")
-    console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s[/]")
+    console.print(f"  [dim]{report.elapsed_s} s, {report.cpu_s} CPU s[/]")
 
 
-def _contamination_listing(report: dict[str, Any]) -> Listing:
+def _contamination_listing(report: ContaminationReport) -> Listing:
+    from glassboard.audit.contamination_report import SkippedProbe
+
     columns = (Column("probe", key_column=True), Column("verdict"), Column("ci_low"), Column("ci_high"),
                Column("reason"))
-    rows = [(key, probe["verdict"], probe.get("ci_low"), probe.get("ci_high"), probe.get("reason"))
-            for key, probe in report["probes"].items()]
-    return Listing(f"contamination · {report['model']['name']} · {report['task']}", columns, rows)
+    rows = [(key, probe.verdict, *((None, None, probe.reason) if isinstance(probe, SkippedProbe)
+                                   else (probe.ci_low, probe.ci_high, None)))
+            for key, probe in report.probes.ran()]
+    return Listing(f"contamination · {report.model['name']} · {report.task}", columns, rows)
 
 
 # ----------------------------------------------------------------------------------------------- providers
