@@ -68,7 +68,7 @@ async def bench_model() -> None:
                                      log_dir=Path(tmp), concurrency=1)
             started = time.time()
             report = await audit_context(hub, "smollm2-135m", options)
-        lines = [json.loads(line) for line in Path(report["log"]).read_text().splitlines()]
+        lines = [json.loads(line) for line in Path(report.log).read_text().splitlines()]
         previous = next(line["time"] for line in lines if line["type"] == "header")
         print(f"bundled model: setup (tokenizer, model load, probe) {previous - started:.1f} s")
         total = 0.0
@@ -78,7 +78,7 @@ async def bench_model() -> None:
             print(f"  {line['length']:>5} tokens: {seconds:.1f} s, score {line['score']}, prompt tokens "
                   f"{line['prompt_tokens']}")
         print(f"default audit extrapolated (x 5 depths x 2 tasks x 4 samples, no prefix reuse): {total / 60:.1f} min")
-        print(f"effective length here: {report['effective_length']}, verdict: {report['verdict']}")
+        print(f"effective length here: {report.effective_length}, verdict: {report.verdict}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from glassboard.audit.contamination import (
     ts_summary,
     wilson,
 )
+from glassboard.audit.contamination_report import ContaminationReport, GuessRecord, ShuffleProbe, ShuffleRecord
 from glassboard.bench.tasks import Sample, get_task
 from glassboard.cli import app
 
@@ -85,6 +87,7 @@ def test_planted_contamination_is_detected(setup: tuple[Path, Path], tmp_path: P
         assert "baseline" in probe and "verdict" in probe
     assert any("weak evidence" in c for c in report["caveats"])
     assert "TS-Guessing" in output and "Min-K%++" in output and "caveat" in output
+    assert json.dumps(ContaminationReport.from_json(report).to_json()) == json.dumps(report)  # typed, same document
 
 
 def test_clean_model_is_not_flagged(setup: tuple[Path, Path], tmp_path: Path) -> None:
@@ -135,28 +138,27 @@ def test_option_matching() -> None:
 
 
 def test_ts_summary_baseline_and_verdict() -> None:
-    records = [{"id": f"q{i}", "masked": f"option {i}", "guess": f"option {i}" if i < 6 else "nothing",
-                "match": i < 6} for i in range(10)]
+    records = [GuessRecord(f"q{i}", f"option {i}", f"option {i}" if i < 6 else "nothing", i < 6) for i in range(10)]
     summary = ts_summary(records, min_rate=0.25, reference=None)
-    assert summary["rate"] == 0.6 and summary["baseline"] == 0.0 and summary["verdict"] == "signal"
+    assert summary.rate == 0.6 and summary.baseline == 0.0 and summary.verdict == "signal"
     # The same hits against a reference model that restores options as often: no signal.
-    assert ts_summary(records, min_rate=0.25, reference=0.6)["verdict"] == "no signal"
+    assert ts_summary(records, min_rate=0.25, reference=0.6).verdict == "no signal"
     # A guess that matches other questions' options raises the baseline.
-    generic = [{"id": f"q{i}", "masked": "none of the above", "guess": "None of the above", "match": True}
-               for i in range(10)]
-    assert ts_summary(generic, min_rate=0.25, reference=None)["baseline"] == 1.0
-    assert ts_summary(generic, min_rate=0.25, reference=None)["verdict"] == "no signal"
+    generic = [GuessRecord(f"q{i}", "none of the above", "None of the above", True) for i in range(10)]
+    assert ts_summary(generic, min_rate=0.25, reference=None).baseline == 1.0
+    assert ts_summary(generic, min_rate=0.25, reference=None).verdict == "no signal"
     low, high = wilson(0, 10)
     assert low == 0.0 and 0.25 < high < 0.31
 
 
 def test_shuffle_summary() -> None:
-    records = [{"id": f"q{i}", "canonical": 1.0, "shuffled": 0.0, "answers": ["A", "B", "C"],
-                "canonical_letter": "ABCD"[i % 4]} for i in range(8)]
+    records = [ShuffleRecord(f"q{i}", 1.0, 0.0, ["A", "B", "C"], "ABCD"[i % 4]) for i in range(8)]
     summary = shuffle_summary(records)
-    assert summary["drop"] == 1.0 and summary["verdict"] == "signal"
-    same_letter = [{**r, "canonical_letter": "A"} for r in records]
-    assert shuffle_summary(same_letter)["verdict"] == "skipped"
+    assert isinstance(summary, ShuffleProbe) and summary.drop == 1.0 and summary.verdict == "signal"
+    same_letter = [replace(r, canonical_letter="A") for r in records]
+    skipped = shuffle_summary(same_letter)
+    assert skipped.verdict == "skipped"
+    assert list(skipped.to_json()) == ["probe", "items", "verdict", "reason"]  # the shape written before types
     items = [Sample(id=str(i), question="q", target="a", choices=("a", "b", "c")[: 2 + i % 2], correct=0)
              for i in range(10)]  # five items with two options get no TS-Guessing prompt
     assert planned_generations(items, ContaminationOptions()) == 5 + 30

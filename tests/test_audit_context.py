@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from glassboard.audit.context import ContextOptions, audit_context, parse_threshold
+from glassboard.audit.context_report import ContextReport
 from glassboard.audit.context_tasks import LANDMARKS, NAMES, TASKS, content_words
 from glassboard.audit.context_tokens import llama_counter
 from glassboard.audit.haystack import TokenCounts, build_prompt, prose_pool, vocabulary
@@ -30,7 +31,7 @@ def _registry(tmp_path: Path, server: ScriptedServer, scenario: str, extra: str 
     return path
 
 
-async def _audit(config: Path, tmp_path: Path, threshold: str, **kw: object) -> dict:
+async def _audit(config: Path, tmp_path: Path, threshold: str, **kw: object) -> ContextReport:
     options = ContextOptions(lengths=LENGTHS, tasks=("niah_single",), samples=2, threshold=parse_threshold(threshold),
                              log_dir=tmp_path / "runs", **kw)
     async with ModelHub(parse_registry_file(config)) as hub:
@@ -45,31 +46,31 @@ async def test_forgetting_endpoint_has_its_effective_length_at_the_right_grid_po
         scripted_server: ScriptedServer, tmp_path: Path, threshold: str, effective: int, verdict: str) -> None:
     # The endpoint reads only the first 3000 tokens: a needle at depth d of an L-token prompt is found iff d*L < 3000.
     report = await _audit(_registry(tmp_path, scripted_server, "forget3000"), tmp_path, threshold)
-    assert [row["accuracy"] for row in report["lengths"]] == [1.0, 1.0, 0.6, 0.4]
-    assert report["effective_length"] == effective and report["verdict"] == verdict
-    assert report["truncated_at"] is None and report["claimed_context"] == 8192 and report["caveats"] == []
-    cell = next(c for c in report["cells"] if c["length"] == 4096 and c["depth"] == 0.75)
-    assert cell["n"] == 2 and cell["accuracy"] == 0.0 and not cell["truncated"]
+    assert [row.accuracy for row in report.lengths] == [1.0, 1.0, 0.6, 0.4]
+    assert report.effective_length == effective and report.verdict == verdict
+    assert report.truncated_at is None and report.claimed_context == 8192 and report.caveats == []
+    cell = next(c for c in report.cells if c.length == 4096 and c.depth == 0.75)
+    assert cell.n == 2 and cell.accuracy == 0.0 and not cell.truncated
     # The conservative estimate uses the lower 95% bound: 10 perfect samples (Wilson low 0.72) do not clear 0.856.
-    assert report["effective_length_conservative"] == (None if threshold == "0.856" else 2048)
+    assert report.effective_length_conservative == (None if threshold == "0.856" else 2048)
 
 
 async def test_silently_truncating_provider_is_reported_as_truncated_not_as_a_weak_model(
         scripted_server: ScriptedServer, tmp_path: Path) -> None:
     report = await _audit(_registry(tmp_path, scripted_server, "cut3000"), tmp_path, "0.856")
-    assert report["verdict"] == "truncated by provider at 4096" and report["truncated_at"] == 4096
-    assert report["effective_length"] == 2048
-    long = [c for c in report["cells"] if c["length"] >= 4096]
-    assert long and all(c["truncated"] and c["n"] == 0 and c["accuracy"] is None for c in long)
-    log = [json.loads(line) for line in Path(report["log"]).read_text().splitlines()[1:]]
+    assert report.verdict == "truncated by provider at 4096" and report.truncated_at == 4096
+    assert report.effective_length == 2048
+    long = [c for c in report.cells if c.length >= 4096]
+    assert long and all(c.truncated and c.n == 0 and c.accuracy is None for c in long)
+    log = [json.loads(line) for line in Path(report.log).read_text().splitlines()[1:]]
     cut = next(r for r in log if r["length"] == 8192)
     assert cut["prompt_tokens"] == 3000 and cut["sent_tokens"] == 8192 and cut["score"] is None
 
 
 async def test_endpoint_without_usage_counts_gets_a_caveat(scripted_server: ScriptedServer, tmp_path: Path) -> None:
     report = await _audit(_registry(tmp_path, scripted_server, "forget3000-nousage"), tmp_path, "0.856")
-    assert any("truncation cannot be detected" in c for c in report["caveats"])
-    assert report["effective_length"] == 2048
+    assert any("truncation cannot be detected" in c for c in report.caveats)
+    assert report.effective_length == 2048
 
 
 def test_cli_writes_json_and_heatmap_and_resumes(scripted_server: ScriptedServer, tmp_path: Path) -> None:
@@ -84,6 +85,7 @@ def test_cli_writes_json_and_heatmap_and_resumes(scripted_server: ScriptedServer
     assert {"model", "claimed_context", "effective_length", "effective_length_conservative", "threshold", "verdict",
             "cells"} <= set(report)
     assert set(report["cells"][0]) >= {"task", "length", "depth", "n", "accuracy", "ci_low", "ci_high", "truncated"}
+    assert json.dumps(ContextReport.from_json(report).to_json()) == json.dumps(report)  # typed, the same document
     assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
     again = runner.invoke(app, [*args, "--format", "json"])
     assert again.exit_code == 0 and json.loads(again.stdout)["cells"] == report["cells"]
@@ -140,14 +142,14 @@ async def test_bundled_model_end_to_end_and_a_smaller_window_is_provider_truncat
     async with ModelHub(parse_registry_file(config)) as hub:
         full = await audit_context(hub, "smollm2-135m", options)
         small = await audit_context(hub, "small-window", options)
-    assert full["claimed_context"] == small["claimed_context"] == 8192
-    assert full["measure"].startswith("llama.cpp tokenizer") and full["template_tokens"] > 0
-    log = [json.loads(line) for line in Path(full["log"]).read_text().splitlines()[1:]]
+    assert full.claimed_context == small.claimed_context == 8192
+    assert full.measure.startswith("llama.cpp tokenizer") and full.template_tokens > 0
+    log = [json.loads(line) for line in Path(full.log).read_text().splitlines()[1:]]
     # The length we built (our tokenizer + the measured chat template) is what llama.cpp itself counted.
     assert [(r["sent_tokens"], r["prompt_tokens"]) for r in log] == [(256, 256), (1024, 1024)]
-    assert full["truncated_at"] is None and not full["verdict"].startswith("truncated")
-    assert small["verdict"].startswith("truncated by provider at 1024") and small["truncated_at"] == 1024
-    refused = [json.loads(line) for line in Path(small["log"]).read_text().splitlines()[1:]][-1]
+    assert full.truncated_at is None and not full.verdict.startswith("truncated")
+    assert small.verdict.startswith("truncated by provider at 1024") and small.truncated_at == 1024
+    refused = [json.loads(line) for line in Path(small.log).read_text().splitlines()[1:]][-1]
     assert refused["truncated"] and refused["truncation"].startswith("refused")
 
 
@@ -211,7 +213,7 @@ def test_verdict_names_provider_truncation_first_and_a_model_that_fell_short_bef
 
     records = [row(512, 1.0), row(1024, 0.0), row(2048, None, truncated=True)]
     report = summarize(records, [512, 1024, 2048], 4096, parse_threshold("0.856"))
-    assert report["verdict"] == "truncated by provider at 2048 (and falls short at 1024)"
-    assert report["effective_length"] == 512 and report["truncated_at"] == 2048
+    assert report.verdict == "truncated by provider at 2048 (and falls short at 1024)"
+    assert report.effective_length == 512 and report.truncated_at == 2048
     beyond = summarize(records, [512, 1024, 2048], 1024, parse_threshold("0.856"))
-    assert beyond["verdict"] == "falls short at 1024"  # truncation beyond the claim does not decide the verdict
+    assert beyond.verdict == "falls short at 1024"  # truncation beyond the claim does not decide the verdict

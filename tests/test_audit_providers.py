@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from glassboard.audit.providers import ProvidersReport
 from glassboard.cli import app
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -84,6 +85,9 @@ def test_degraded_provider_is_flagged_and_the_copy_is_not(files: tuple[Path, Pat
     assert bad["mean_completion_tokens"] <= 4 < copy["mean_completion_tokens"]
     assert any("identity" in reason for reason in bad["reasons"])
     assert Path(copy["log"]).is_file()  # the bench runner's log: a re-run resumes from it
+    typed = ProvidersReport.from_json(report)  # the typed report writes back exactly the document it was read from
+    assert json.dumps(typed.to_json()) == json.dumps(report)
+    assert typed.endpoints[0].reference and typed.endpoints[0].vs_reference is None
 
 
 @pytest.mark.parametrize(

@@ -296,13 +296,22 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+OMIT_IF_NONE: Final = "omit_if_none"
+
+
+def omitted_if_none() -> Any:
+    """A field (default None) that `to_json()` leaves out while None: a key some documents have and others lack."""
+    return field(default=None, metadata={OMIT_IF_NONE: True})
+
+
 class JsonRecord:
     """Base of the typed reports: `to_json()` by field order, `from_json()` validating (RecordError names the path)."""
 
     __slots__ = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: to_jsonable(getattr(self, f.name)) for f in fields(self)}  # type: ignore[arg-type]
+        return {f.name: to_jsonable(value) for f in fields(self)  # type: ignore[arg-type]
+                if (value := getattr(self, f.name)) is not None or not f.metadata.get(OMIT_IF_NONE)}
 
     @classmethod
     def from_json(cls, data: Any) -> Self:

@@ -13,6 +13,20 @@ from typing import Any
 
 import numpy as np
 
+from glassboard.audit.contamination_report import (
+    ContaminationReport,
+    ContaminationSettings,
+    GapVsReference,
+    GuessRecord,
+    LetterBias,
+    MinKProbe,
+    MinKRecord,
+    Probes,
+    ShuffleProbe,
+    ShuffleRecord,
+    SkippedProbe,
+    TsGuessing,
+)
 from glassboard.models.types import ConfigError, ModelError
 
 Progress = Callable[[int], None]
@@ -144,7 +158,7 @@ async def _answer(model: Any, prompt: str, max_tokens: int) -> str:
 
 # ------------------------------------------------------------------------------------------------- probes
 async def ts_guessing(model: Any, items: Sequence[Any], options: ContaminationOptions, progress: Progress | None
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[GuessRecord]:
     """Mask one wrong option (data order) and ask for it back; exact match after normalisation."""
     records = []
     for sample in items:
@@ -160,40 +174,40 @@ async def ts_guessing(model: Any, items: Sequence[Any], options: ContaminationOp
         guess = await _answer(model, prompt, options.guess_tokens)
         target = normalise_option(sample.choices[masked])
         guess = option_line(guess, LETTERS[masked])
-        records.append({"id": sample.id, "masked": sample.choices[masked], "guess": guess.strip()[:200],
-                        "match": normalise_option(guess) == target and bool(target)})
+        records.append(GuessRecord(sample.id, sample.choices[masked], guess.strip()[:200],
+                                   normalise_option(guess) == target and bool(target)))
         if progress:
             progress(1)
     return records
 
 
-def ts_summary(records: Sequence[dict[str, Any]], min_rate: float, reference: float | None) -> dict[str, Any]:
+def ts_summary(records: Sequence[GuessRecord], min_rate: float, reference: float | None) -> TsGuessing:
     """Exact-match rate, its Wilson interval, the cross-item baseline and a verdict."""
     n = len(records)
-    hits = sum(r["match"] for r in records)
+    hits = sum(r.match for r in records)
     low, high = wilson(hits, n)
-    masked = {r["id"]: normalise_option(r["masked"]) for r in records}
-    guesses = [(r["id"], normalise_option(r["guess"])) for r in records]
+    masked = {r.id: normalise_option(r.masked) for r in records}
+    guesses = [(r.id, normalise_option(r.guess)) for r in records]
     # Baseline: how often a guess equals the masked option of a *different* question (coincidental matches).
     cross = [g == masked[j] for i, g in guesses for j in masked if j != i]
     baseline = float(np.mean(cross)) if cross else 0.0
     rate = hits / n if n else None
     bar = max(baseline, reference or 0.0)
     signal = rate is not None and low is not None and rate >= min_rate and low > bar
-    return {
-        "probe": "TS-Guessing (Deng et al. 2024): restore a masked wrong option",
-        "items": n, "exact_match": hits, "rate": rate, "ci_low": low, "ci_high": high,
-        "baseline": baseline, "baseline_kind": "guesses matched against other questions' masked options",
-        "reference_rate": reference, "min_rate": min_rate,
-        "verdict": "signal" if signal else "no signal",
-        "rule": "signal when the rate is at least min_rate and its 95% Wilson lower bound exceeds the baseline "
+    return TsGuessing(
+        probe="TS-Guessing (Deng et al. 2024): restore a masked wrong option",
+        items=n, exact_match=hits, rate=rate, ci_low=low, ci_high=high,
+        baseline=baseline, baseline_kind="guesses matched against other questions' masked options",
+        reference_rate=reference, min_rate=min_rate,
+        verdict="signal" if signal else "no signal",
+        rule="signal when the rate is at least min_rate and its 95% Wilson lower bound exceeds the baseline "
         "(and the reference model's rate, when given)",
-        "records": list(records),
-    }
+        records=list(records),
+    )
 
 
 async def shuffle_probe(model: Any, items: Sequence[Any], options: ContaminationOptions, progress: Progress | None
-                      ) -> list[dict[str, Any]]:
+                      ) -> list[ShuffleRecord]:
     """Answer each item in data order and in `shuffles` orders that move the correct option (temperature 0)."""
     from glassboard.bench.extract import lenient
 
@@ -213,36 +227,34 @@ async def shuffle_probe(model: Any, items: Sequence[Any], options: Contamination
             scores.append(1.0 if letter == LETTERS[order.index(sample.correct)] else 0.0)
             if progress:
                 progress(1)
-        records.append({"id": sample.id, "canonical": scores[0], "shuffled": float(np.mean(scores[1:])),
-                        "answers": answers, "canonical_letter": LETTERS[sample.correct]})
+        records.append(ShuffleRecord(sample.id, scores[0], float(np.mean(scores[1:])), answers,
+                                     LETTERS[sample.correct]))
     return records
 
 
-def shuffle_summary(records: Sequence[dict[str, Any]], reference: dict[str, Any] | None = None) -> dict[str, Any]:
+def shuffle_summary(records: Sequence[ShuffleRecord], reference: ShuffleProbe | None = None
+                    ) -> ShuffleProbe | SkippedProbe:
     """Canonical minus shuffled accuracy with a paired 95% CI (bench.stats); signal when the CI excludes 0."""
     from glassboard.bench.stats import paired_difference
 
-    letters = {r["canonical_letter"] for r in records}
-    base: dict[str, Any] = {"probe": "option-order shuffle: accuracy in data order vs orders that move the answer",
-                            "items": len(records)}
-    if len(letters) < 2:
-        return {**base, "verdict": "skipped",
-                "reason": "every canonical answer has the same letter: position bias cannot be told apart"}
-    diff = paired_difference({r["id"]: r["canonical"] for r in records}, {r["id"]: r["shuffled"] for r in records})
+    name = "option-order shuffle: accuracy in data order vs orders that move the answer"
+    if len({r.canonical_letter for r in records}) < 2:
+        return SkippedProbe(probe=name, items=len(records),
+                            reason="every canonical answer has the same letter: position bias cannot be told apart")
+    diff = paired_difference({r.id: r.canonical for r in records}, {r.id: r.shuffled for r in records})
     low, high = diff.diff.ci_low, diff.diff.ci_high
-    answered = [a for r in records for a in r["answers"] if a]
+    answered = [a for r in records for a in r.answers if a]
     top = max(set(answered), key=answered.count) if answered else None
-    return {
-        **base,
-        "canonical_accuracy": diff.mean_a, "shuffled_accuracy": diff.mean_b, "drop": diff.diff.mean,
-        "ci_low": low, "ci_high": high, "baseline": 0.0,
-        "baseline_kind": "no drop expected for an uncontaminated model",
-        "reference_drop": reference["drop"] if reference else None,
-        "letter_bias": {"letter": top, "share": answered.count(top) / len(answered) if answered else None},
-        "verdict": "signal" if low is not None and low > 0 else "no signal",
-        "rule": "signal when the 95% CI of the paired accuracy drop (canonical - shuffled) is above 0",
-        "records": list(records),
-    }
+    return ShuffleProbe(
+        probe=name, items=len(records),
+        canonical_accuracy=diff.mean_a, shuffled_accuracy=diff.mean_b, drop=diff.diff.mean,
+        ci_low=low, ci_high=high, baseline=0.0, baseline_kind="no drop expected for an uncontaminated model",
+        reference_drop=reference.drop if reference else None,
+        letter_bias=LetterBias(top, answered.count(top) / len(answered) if top is not None else None),
+        verdict="signal" if low is not None and low > 0 else "no signal",
+        rule="signal when the 95% CI of the paired accuracy drop (canonical - shuffled) is above 0",
+        records=list(records),
+    )
 
 
 def item_text(sample: Any, order: Sequence[int]) -> str:
@@ -251,7 +263,7 @@ def item_text(sample: Any, order: Sequence[int]) -> str:
     return f"Question: {sample.question.strip()}\n{options}\nAnswer: {LETTERS[list(order).index(sample.correct)]}"
 
 
-async def _min_k_scores(model: Any, items: Sequence[Any], options: ContaminationOptions) -> list[dict[str, Any]] | None:
+async def _min_k_scores(model: Any, items: Sequence[Any], options: ContaminationOptions) -> list[MinKRecord] | None:
     """Per item: Min-K%++ of the item (data order) and of `controls` re-ordered versions, scored in the model's
     chat (its system prompt included) as the answer to a request for a question; None without full logprobs."""
     from glassboard.audit.logprobs import min_k_plus_plus, score_chat_completions, scoring_backend
@@ -270,48 +282,44 @@ async def _min_k_scores(model: Any, items: Sequence[Any], options: Contamination
     values = [min_k_plus_plus(s, options.k) for s in scored]
     step = 1 + options.controls
     return [
-        {"id": sample.id, "item": values[i * step], "controls": values[i * step + 1 : (i + 1) * step],
-         "difference": values[i * step] - float(np.mean(values[i * step + 1 : (i + 1) * step]))}
+        MinKRecord(sample.id, values[i * step], values[i * step + 1 : (i + 1) * step],
+                   values[i * step] - float(np.mean(values[i * step + 1 : (i + 1) * step])))
         for i, sample in enumerate(items)
     ]
 
 
 async def min_k_probe(
     model: Any, items: Sequence[Any], options: ContaminationOptions, reference: Any | None = None
-) -> dict[str, Any]:
+) -> MinKProbe | SkippedProbe:
     """Min-K%++ of items vs re-ordered controls; with a reference model, the model's gap minus the reference's."""
     from glassboard.bench.stats import mean_ci, paired_difference
 
     name = "Min-K%++ (Zhang et al. 2024) of items vs the same items with re-ordered options"
     records = await _min_k_scores(model, items, options)
     if records is None:
-        return {"probe": name, "verdict": "skipped", "reason": "needs full-vocabulary logprobs (local llama.cpp)"}
-    estimate = mean_ci([r["difference"] for r in records])
-    report: dict[str, Any] = {
-        "probe": name, "k": options.k, "items": len(items),
-        "item_score": float(np.mean([r["item"] for r in records])),
-        "baseline": float(np.mean([np.mean(r["controls"]) for r in records])),
-        "baseline_kind": "the same items with their options re-ordered (answer letter updated)",
-        "difference": estimate.mean, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
-        "above_all_controls": float(np.mean([r["item"] > max(r["controls"]) for r in records])),
-        "margin": options.margin,
-    }
+        return SkippedProbe(probe=name, reason="needs full-vocabulary logprobs (local llama.cpp)")
+    estimate = mean_ci([r.difference for r in records])
     low, mean = estimate.ci_low, estimate.mean
     signal = low is not None and low > 0 and mean is not None and mean >= options.margin
-    report["rule"] = ("signal when the 95% CI of the mean (item - control) difference is above 0 and the mean is at "
-                      "least `margin` (benchmark authors order options naturally, so a small gap is expected)")
+    rule = ("signal when the 95% CI of the mean (item - control) difference is above 0 and the mean is at least "
+            "`margin` (benchmark authors order options naturally, so a small gap is expected)")
+    reference_difference, vs_reference = None, None
     ref_records = await _min_k_scores(reference, items, options) if reference is not None else None
     if ref_records is not None:
-        paired = paired_difference({r["id"]: r["difference"] for r in records},
-                                   {r["id"]: r["difference"] for r in ref_records})
-        report["reference_difference"] = paired.mean_b
-        report["vs_reference"] = {"diff": paired.diff.mean, "ci_low": paired.diff.ci_low,
-                                  "ci_high": paired.diff.ci_high}
+        paired = paired_difference({r.id: r.difference for r in records}, {r.id: r.difference for r in ref_records})
+        reference_difference = paired.mean_b
+        vs_reference = GapVsReference(paired.diff.mean, paired.diff.ci_low, paired.diff.ci_high)
         signal = paired.significant and paired.diff.mean is not None and paired.diff.mean > 0
-        report["rule"] = "signal when the model's (item - control) gap exceeds the reference's (paired 95% CI above 0)"
-    report["verdict"] = "signal" if signal else "no signal"
-    report["records"] = records
-    return report
+        rule = "signal when the model's (item - control) gap exceeds the reference's (paired 95% CI above 0)"
+    return MinKProbe(
+        probe=name, k=options.k, items=len(items), item_score=float(np.mean([r.item for r in records])),
+        baseline=float(np.mean([np.mean(r.controls) for r in records])),
+        baseline_kind="the same items with their options re-ordered (answer letter updated)",
+        difference=mean, ci_low=low, ci_high=estimate.ci_high,
+        above_all_controls=float(np.mean([r.item > max(r.controls) for r in records])), margin=options.margin,
+        rule=rule, reference_difference=reference_difference, vs_reference=vs_reference,
+        verdict="signal" if signal else "no signal", records=records,
+    )
 
 
 # ----------------------------------------------------------------------------------------------- the audit
@@ -327,42 +335,35 @@ def planned_generations(samples: Sequence[Any], options: ContaminationOptions) -
 async def audit_contamination(
     hub: Any, model_name: str, task: Any, samples: Sequence[Any], options: ContaminationOptions,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> ContaminationReport:
     """Run the selected probes on `model_name` (and the reference, for baselines); JSON-able report."""
     options.validate()
     items = _mc_items(samples)
     model = hub.get(model_name)
     reference = hub.get(options.reference) if options.reference else None
     started, cpu = time.perf_counter(), time.process_time()
-    probes: dict[str, Any] = {}
+    ts, shuffle, min_k = None, None, None
     if "ts_guessing" in options.probes:
         ref_rate = None
         if reference is not None:
             ref_records = await ts_guessing(reference, items, options, progress)
-            ref_rate = ts_summary(ref_records, options.min_rate, None)["rate"]
-        records = await ts_guessing(model, items, options, progress)
-        probes["ts_guessing"] = ts_summary(records, options.min_rate, ref_rate)
+            ref_rate = ts_summary(ref_records, options.min_rate, None).rate
+        ts = ts_summary(await ts_guessing(model, items, options, progress), options.min_rate, ref_rate)
     if "shuffle" in options.probes:
         ref_summary = None
         if reference is not None:
             ref_summary = shuffle_summary(await shuffle_probe(reference, items, options, progress))
-            ref_summary = ref_summary if "drop" in ref_summary else None
-        probes["shuffle"] = shuffle_summary(await shuffle_probe(model, items, options, progress), ref_summary)
+        shuffle = shuffle_summary(await shuffle_probe(model, items, options, progress),
+                                  ref_summary if isinstance(ref_summary, ShuffleProbe) else None)
     if "min_k" in options.probes:
-        probes["min_k"] = await min_k_probe(model, items, options, reference)
-    signals = [name for name, probe in probes.items() if probe.get("verdict") == "signal"]
-    return {
-        "audit": "contamination",
-        "model": model.variant.snapshot(),
-        "reference": reference.variant.snapshot() if reference else None,
-        "task": task.name,
-        "items": len(items),
-        "probes": probes,
-        "signals": signals,
-        "verdict": "contamination signal" if signals else "no signal",
-        "caveats": list(CAVEATS),
-        "settings": {"seed": options.seed, "shuffles": options.shuffles, "controls": options.controls,
-                     "k": options.k, "min_rate": options.min_rate, "margin": options.margin, "temperature": 0.0},
-        "elapsed_s": round(time.perf_counter() - started, 2),
-        "cpu_s": round(time.process_time() - cpu, 2),
-    }
+        min_k = await min_k_probe(model, items, options, reference)
+    probes = Probes(ts, shuffle, min_k)
+    signals = [name for name, probe in probes.ran() if probe.verdict == "signal"]
+    return ContaminationReport(
+        model=model.variant.snapshot(), reference=reference.variant.snapshot() if reference else None,
+        task=task.name, items=len(items), probes=probes, signals=signals,
+        verdict="contamination signal" if signals else "no signal", caveats=list(CAVEATS),
+        settings=ContaminationSettings(seed=options.seed, shuffles=options.shuffles, controls=options.controls,
+                                       k=options.k, min_rate=options.min_rate, margin=options.margin),
+        elapsed_s=round(time.perf_counter() - started, 2), cpu_s=round(time.process_time() - cpu, 2),
+    )

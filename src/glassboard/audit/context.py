@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from glassboard.audit.context_record import ContextRecord
+from glassboard.audit.context_report import ContextCell, ContextReport, ContextSummary, LengthRow
 from glassboard.audit.context_tasks import ContextTask, get_tasks, recall
 from glassboard.audit.context_tokens import is_window_error, measure_for
 from glassboard.audit.haystack import (
@@ -159,7 +160,7 @@ def _jobs(tasks: list[ContextTask], lengths: list[int], options: ContextOptions)
 
 
 async def audit_context(hub: Any, name: str, options: ContextOptions, progress: ProgressFn | None = None
-                        ) -> dict[str, Any]:
+                        ) -> ContextReport:
     """Run the grid on `name` (resuming from its log) and report effective length, verdict and cells."""
     started = time.perf_counter()
     tasks = get_tasks(list(options.tasks))
@@ -238,11 +239,15 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
                 await asyncio.gather(ticker, return_exceptions=True)
     records = read_records(log_path, ContextRecord.from_json).records
     chosen = [records[key] for key in (keys[job.id] for job in jobs) if key in records]
-    report = summarize(chosen, lengths, claimed, options.threshold)
-    return {"audit": "context", "model": variant.name, **report, "tasks": [t.name for t in tasks],
-            "depths": list(options.depths), "samples": options.samples, "haystack": options.haystack,
-            "measure": measure.method, "template_tokens": measure.overhead, "caveats": [*measure.caveats, *notes],
-            "log": str(log_path), "variant": variant.snapshot(), "elapsed_s": round(time.perf_counter() - started, 2)}
+    s = summarize(chosen, lengths, claimed, options.threshold)
+    return ContextReport(
+        model=variant.name, claimed_context=s.claimed_context, effective_length=s.effective_length,
+        effective_length_conservative=s.effective_length_conservative, threshold=s.threshold, bar=s.bar,
+        verdict=s.verdict, truncated_at=s.truncated_at, lengths=s.lengths, cells=s.cells, errors=s.errors,
+        tasks=[t.name for t in tasks], depths=list(options.depths), samples=options.samples,
+        haystack=options.haystack, measure=measure.method, template_tokens=measure.overhead,
+        caveats=[*measure.caveats, *notes], log=str(log_path), variant=variant.snapshot(),
+        elapsed_s=round(time.perf_counter() - started, 2))
 
 
 async def _tick(state: dict[str, int], total: int, progress: ProgressFn) -> None:
@@ -254,9 +259,10 @@ async def _tick(state: dict[str, int], total: int, progress: ProgressFn) -> None
         progress(state["finished"], total, state["errors"])
 
 
-def _estimate(scores: list[float]) -> dict[str, Any]:
+def _estimate(scores: list[float]) -> tuple[int, float | None, float | None, float | None]:
+    """(n, accuracy, ci_low, ci_high), the interval clipped to [0, 1]."""
     est = mean_ci(scores, proportion=True)
-    return {"n": est.n, "accuracy": est.mean, "ci_low": _clip(est.ci_low), "ci_high": _clip(est.ci_high)}
+    return est.n, est.mean, _clip(est.ci_low), _clip(est.ci_high)
 
 
 def _clip(x: float | None) -> float | None:
@@ -264,7 +270,7 @@ def _clip(x: float | None) -> float | None:
 
 
 def summarize(records: list[ContextRecord], lengths: list[int], claimed: int | None, threshold: Threshold
-              ) -> dict[str, Any]:
+              ) -> ContextSummary:
     """Cells, per-length accuracy, effective lengths (point and conservative) and the verdict."""
     groups: dict[tuple[str, int, float | None], list[ContextRecord]] = {}
     for record in records:
@@ -274,40 +280,40 @@ def summarize(records: list[ContextRecord], lengths: list[int], claimed: int | N
         ok = [r for r in rows if r.ok]
         scores = [r.score for r in ok if r.scored and r.score is not None]
         cut = sum(r.truncated for r in ok)
-        cells.append({"task": task, "length": length, "depth": depth, **_estimate(scores), "truncated": cut > 0,
-                      "truncated_samples": cut, "errors": len(rows) - len(ok)})
+        cells.append(ContextCell(task, length, depth, *_estimate(scores), truncated=cut > 0, truncated_samples=cut,
+                                 errors=len(rows) - len(ok)))
     per_length = []
     for length in lengths:
         rows = [r for r in records if r.length == length and r.ok]
         scores = [r.score for r in rows if r.scored and r.score is not None]
-        per_length.append({"length": length, **_estimate(scores),
-                           "truncated_samples": sum(r.truncated for r in rows),
-                           "errors": sum(not r.ok for r in records if r.length == length)})
-    base = per_length[0]["accuracy"] if per_length else None
+        per_length.append(LengthRow(length, *_estimate(scores), truncated_samples=sum(r.truncated for r in rows),
+                                    errors=sum(not r.ok for r in records if r.length == length)))
+    base = per_length[0].accuracy if per_length else None
     bar = (threshold.value * base if base is not None else None) if threshold.relative else threshold.value
 
-    def effective(key: str) -> tuple[int | None, dict[str, Any] | None]:
+    def effective(value: Callable[[LengthRow], float | None]) -> tuple[int | None, LengthRow | None]:
         best = None
         for row in per_length:
-            if row["truncated_samples"] or bar is None or row[key] is None or row[key] < bar:
+            score = value(row)
+            if row.truncated_samples or bar is None or score is None or score < bar:
                 return best, row
-            best = row["length"]
+            best = row.length
         return best, None
 
-    point, stop = effective("accuracy")
-    conservative, _ = effective("ci_low")
-    truncated_at = next((r["length"] for r in per_length if r["truncated_samples"]), None)
-    return {"claimed_context": claimed, "effective_length": point, "effective_length_conservative": conservative,
-            "threshold": str(threshold), "bar": bar, "verdict": _verdict(claimed, stop, truncated_at, lengths),
-            "truncated_at": truncated_at,
-            "lengths": per_length, "cells": sorted(cells, key=lambda c: (c["task"], c["length"], c["depth"] or 0)),
-            "errors": sum(not r.ok for r in records)}
+    point, stop = effective(lambda row: row.accuracy)
+    conservative, _ = effective(lambda row: row.ci_low)
+    truncated_at = next((r.length for r in per_length if r.truncated_samples), None)
+    return ContextSummary(
+        claimed_context=claimed, effective_length=point, effective_length_conservative=conservative,
+        threshold=str(threshold), bar=bar, verdict=_verdict(claimed, stop, truncated_at, lengths),
+        truncated_at=truncated_at, lengths=per_length,
+        cells=sorted(cells, key=lambda c: (c.task, c.length, c.depth or 0)), errors=sum(not r.ok for r in records))
 
 
-def _verdict(claimed: int | None, stop: dict[str, Any] | None, truncated_at: int | None, lengths: list[int]) -> str:
+def _verdict(claimed: int | None, stop: LengthRow | None, truncated_at: int | None, lengths: list[int]) -> str:
     """Provider truncation within the claim comes first (the endpoint cannot serve the claim, whatever the model
     does); a model that already fell short at a shorter length is named with it."""
-    short = stop["length"] if stop is not None and not stop["truncated_samples"] else None
+    short = stop.length if stop is not None and not stop.truncated_samples else None
     if truncated_at is not None and (claimed is None or truncated_at <= claimed):
         before = f" (and falls short at {short})" if short is not None and short < truncated_at else ""
         return f"truncated by provider at {truncated_at}{before}"

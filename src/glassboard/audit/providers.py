@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from glassboard.audit.identity import IdentityOptions, SampleCache, audit_identity
+from glassboard.audit.identity import IdentityOptions, IdentityReport, IdentitySettings, SampleCache, audit_identity
 from glassboard.bench.summary import RunSummary, Scoring
 from glassboard.models.types import ConfigError
-from glassboard.schema import SampleRecord
+from glassboard.schema import JsonRecord, SampleRecord
 
 if TYPE_CHECKING:
     from glassboard.bench.runner import RunResult
@@ -23,6 +23,99 @@ RULE = (
     "0, when its share of unparsed or length-truncated answers differs from the reference's with a 95% CI that "
     "excludes 0, or when the identity test says 'different'."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PairedShare(JsonRecord):
+    """A per-question 0/1 property (correct, unparsed, truncated): endpoint vs reference, paired over questions."""
+
+    endpoint: float
+    reference: float
+    diff: float | None
+    ci_low: float | None
+    ci_high: float | None
+    significant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointIdentity(JsonRecord):
+    """The identity test of an endpoint against the reference: the IdentityReport's outcome and settings."""
+
+    statistic: float
+    p_value: float
+    samples: int
+    verdict: Literal["same", "different"]
+    within_a: float
+    within_b: float
+    across: float
+    settings: IdentitySettings
+
+    @classmethod
+    def of(cls, report: IdentityReport) -> EndpointIdentity:
+        return cls(report.statistic, report.p_value, report.samples, report.verdict, report.within_a,
+                   report.within_b, report.across, report.settings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndpointReport(JsonRecord):
+    """One endpoint's row: its score, and (other than the reference) how it compares with the reference.
+
+    In JSON the reference's row has `reference: true` and no comparison keys; the others have the three
+    comparisons (null when no question was shared), `identity` when the test ran, and no `reference` key."""
+
+    model: str
+    variant_id: str
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    strict_accuracy: float | None
+    lenient_accuracy: float | None
+    n: int
+    errors: int
+    unparsed_rate: float | None
+    truncated_rate: float | None
+    mean_completion_tokens: float | None
+    log: str
+    stopped: str | None
+    reference: bool = False
+    vs_reference: PairedShare | None = None
+    unparsed_vs_reference: PairedShare | None = None
+    truncated_vs_reference: PairedShare | None = None
+    identity: EndpointIdentity | None = None
+    flagged: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = JsonRecord.to_json(self)
+        drop = {"vs_reference", "unparsed_vs_reference", "truncated_vs_reference", "identity"} if self.reference \
+            else {"reference"} | ({"identity"} if self.identity is None else set())
+        return {k: v for k, v in data.items() if k not in drop}
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile(JsonRecord):
+    """The benchmark data every endpoint was asked: where it came from, its hash, how many items."""
+
+    source: str
+    sha256: str | None
+    items: int
+
+
+@dataclass(frozen=True, slots=True)
+class ProvidersReport(JsonRecord):
+    """`audit providers`: every endpoint's score and its comparisons with the first (the reference)."""
+
+    audit: Literal["providers"] = field(default="providers", init=False)
+    task: str
+    data: DataFile
+    reference: str
+    scoring: str
+    endpoints: list[EndpointReport]
+    flagged: list[str]
+    rule: str
+    variants: list[dict[str, Any]]  # each endpoint's variant snapshot (models layer)
+    elapsed_s: float
+    cpu_s: float
 
 
 @dataclass
@@ -46,7 +139,7 @@ class ProvidersOptions:
 
 
 def _indicator_difference(ref: RunSummary, run: RunSummary, test: Callable[[SampleRecord], bool]
-                          ) -> dict[str, Any] | None:
+                          ) -> PairedShare | None:
     """Paired difference (endpoint - reference) of a per-question 0/1 property averaged over epochs."""
     from glassboard.bench.stats import paired_difference
 
@@ -61,32 +154,24 @@ def _indicator_difference(ref: RunSummary, run: RunSummary, test: Callable[[Samp
         diff = paired_difference(per_question(run), per_question(ref))
     except ValueError:  # no shared scored questions (an endpoint that only errored)
         return None
-    return {"endpoint": diff.mean_a, "reference": diff.mean_b, "diff": diff.diff.mean, "ci_low": diff.diff.ci_low,
-            "ci_high": diff.diff.ci_high, "significant": diff.significant}
+    return PairedShare(diff.mean_a, diff.mean_b, diff.diff.mean, diff.diff.ci_low, diff.diff.ci_high, diff.significant)
 
 
-def _endpoint_row(name: str, result: RunResult, scoring: Scoring) -> dict[str, Any]:
+def _endpoint_row(name: str, result: RunResult, scoring: Scoring) -> EndpointReport:
+    """The endpoint's own score (the comparisons with the reference are added by the audit)."""
     summary = result.summary
     score = getattr(summary, scoring)
     low, high = score.ci
     ok = [r for r in summary.records if r.ok]
     tokens = [r.completion_tokens for r in ok if r.completion_tokens is not None]
-    return {
-        "model": name,
-        "variant_id": summary.variant_id,
-        "accuracy": score.accuracy,
-        "ci_low": low,
-        "ci_high": high,
-        "strict_accuracy": summary.strict.accuracy,
-        "lenient_accuracy": summary.lenient.accuracy,
-        "n": summary.n,
-        "errors": summary.errors,
-        "unparsed_rate": score.unparsed_rate,
-        "truncated_rate": sum(r.finish_reason == "length" for r in ok) / len(ok) if ok else None,
-        "mean_completion_tokens": sum(tokens) / len(tokens) if tokens else None,
-        "log": str(result.log_path),
-        "stopped": result.stopped,
-    }
+    return EndpointReport(
+        model=name, variant_id=summary.variant_id, accuracy=score.accuracy, ci_low=low, ci_high=high,
+        strict_accuracy=summary.strict.accuracy, lenient_accuracy=summary.lenient.accuracy, n=summary.n,
+        errors=summary.errors, unparsed_rate=score.unparsed_rate,
+        truncated_rate=sum(r.finish_reason == "length" for r in ok) / len(ok) if ok else None,
+        mean_completion_tokens=sum(tokens) / len(tokens) if tokens else None, log=str(result.log_path),
+        stopped=result.stopped,
+    )
 
 
 async def audit_providers(
@@ -97,7 +182,7 @@ async def audit_providers(
     options: ProvidersOptions,
     progress: Progress | None = None,
     eval_progress: Any = None,
-) -> dict[str, Any]:
+) -> ProvidersReport:
     """Run `task` through every endpoint (the first is the reference) and compare each with the reference."""
     from glassboard.bench.runner import run_eval
 
@@ -126,38 +211,31 @@ async def audit_providers(
     def truncated(record: SampleRecord) -> bool:
         return record.finish_reason == "length"
 
+    endpoints = [replace(rows[0], reference=True)]
     for row, variant, result in zip(rows[1:], variants[1:], results[1:], strict=True):
         paired = _indicator_difference(ref_summary, result.summary, lambda r: r.reading(scored).correct)
-        row["vs_reference"] = paired
-        row["unparsed_vs_reference"] = _indicator_difference(ref_summary, result.summary, unparsed)
-        row["truncated_vs_reference"] = _indicator_difference(ref_summary, result.summary, truncated)
+        shares = {label: _indicator_difference(ref_summary, result.summary, test)
+                  for label, test in (("unparsed", unparsed), ("length-truncated", truncated))}
         reasons = []
-        if paired and paired["significant"]:
-            reasons.append(f"accuracy differs from the reference by {paired['diff']:+.3f} (95% CI excludes 0)")
-        for key, label in (("unparsed_vs_reference", "unparsed"), ("truncated_vs_reference", "length-truncated")):
-            if row[key] and row[key]["significant"]:
-                reasons.append(f"share of {label} answers differs by {row[key]['diff']:+.3f} (95% CI excludes 0)")
+        if paired and paired.significant:
+            reasons.append(f"accuracy differs from the reference by {paired.diff:+.3f} (95% CI excludes 0)")
+        for label, share in shares.items():
+            if share and share.significant:
+                reasons.append(f"share of {label} answers differs by {share.diff:+.3f} (95% CI excludes 0)")
+        identity = None
         if options.run_identity:
-            identity = await audit_identity(hub, variants[0].name, variant.name, replace(options.identity),
-                                            progress, cache)
-            data = identity.to_json()
-            row["identity"] = {k: data[k] for k in ("statistic", "p_value", "samples", "verdict", "within_a",
-                                                    "within_b", "across", "settings")}
-            if identity.verdict == "different":
-                reasons.append(f"identity test: different from the reference (p = {identity.p_value:.4f})")
-        row["flagged"] = bool(reasons)
-        row["reasons"] = reasons
-    rows[0].update(reference=True, flagged=False, reasons=[])
-    return {
-        "audit": "providers",
-        "task": task.name,
-        "data": {"source": dataset.source, "sha256": dataset.sha256, "items": len(dataset.samples)},
-        "reference": variants[0].name,
-        "scoring": options.scoring,
-        "endpoints": rows,
-        "flagged": [row["model"] for row in rows if row["flagged"]],
-        "rule": RULE,
-        "variants": [v.snapshot() for v in variants],
-        "elapsed_s": round(time.perf_counter() - started, 2),
-        "cpu_s": round(time.process_time() - cpu, 2),
-    }
+            report = await audit_identity(hub, variants[0].name, variant.name, replace(options.identity),
+                                          progress, cache)
+            identity = EndpointIdentity.of(report)
+            if report.verdict == "different":
+                reasons.append(f"identity test: different from the reference (p = {report.p_value:.4f})")
+        endpoints.append(replace(
+            row, vs_reference=paired, unparsed_vs_reference=shares["unparsed"],
+            truncated_vs_reference=shares["length-truncated"], identity=identity, flagged=bool(reasons),
+            reasons=reasons))
+    return ProvidersReport(
+        task=task.name, data=DataFile(dataset.source, dataset.sha256, len(dataset.samples)),
+        reference=variants[0].name, scoring=options.scoring, endpoints=endpoints,
+        flagged=[e.model for e in endpoints if e.flagged], rule=RULE, variants=[v.snapshot() for v in variants],
+        elapsed_s=round(time.perf_counter() - started, 2), cpu_s=round(time.process_time() - cpu, 2),
+    )

@@ -2,8 +2,9 @@
 
 `run_under` runs one task under one protocol (its sampling overrides applied, its own run log, resumable);
 `sensitivity` reports a row per protocol with a paired difference against the first (same questions), and the
-largest gap; `plan_claims` checks every claim's task and protocol before anything runs (built-in or declared in
-the user's task and protocol files), and `check_claims` measures each under its protocol and under glassboard's.
+largest gap, as a typed SensitivityReport (`to_json()` is what `audit protocols --json` writes); `plan_claims`
+checks every claim's task and protocol before anything runs (built-in or declared in the user's task and protocol
+files), and `check_claims` measures each under its protocol and under glassboard's.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from glassboard.bench.claims import verdict
 from glassboard.bench.claimsfile import Claim, ClaimsError
-from glassboard.bench.protocol import load_file
+from glassboard.bench.protocol import Protocol, load_file
 from glassboard.bench.protocol_render import Renderer, prepare
 from glassboard.bench.protocol_score import ProtocolRun, question_credits
 from glassboard.bench.runner import DEFAULT_LOG_DIR, RunResult, run_eval, with_overrides
@@ -24,6 +25,7 @@ from glassboard.bench.tasks import Dataset, Task, get_task
 from glassboard.models.hub import ModelHub
 from glassboard.models.registry import Variant
 from glassboard.models.types import ConfigError
+from glassboard.schema import JsonRecord, omitted_if_none
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,52 +47,111 @@ async def run_under(hub: ModelHub, variant: Variant, task: Task, dataset: Datase
     return result, ProtocolRun.of(renderer.protocol, result.summary)
 
 
-@dataclass(frozen=True, slots=True)
-class SensitivityRow:
-    run: ProtocolRun
-    log: Path
-    errors: int
-    versus_first: PairedDifference | None  # this protocol minus the first, over shared questions
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProtocolInfo(JsonRecord):
+    """Which protocol a row was scored under (Protocol.as_dict: `overrides` only when the protocol has some)."""
+
+    name: str
+    version: int
+    sha256: str
+    status: Literal["verified", "unverified"]
+    source: dict[str, Any]
+    overrides: dict[str, Any] | None = omitted_if_none()
+
+    @classmethod
+    def of(cls, protocol: Protocol) -> ProtocolInfo:
+        return cls(name=protocol.name, version=protocol.version, sha256=protocol.sha256, status=protocol.status,
+                   source=protocol.source, overrides=protocol.overrides or None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiffVsFirst(JsonRecord):
+    """A protocol's score minus the first protocol's over their shared questions (PairedDifference.as_dict).
+
+    When every shared question scored the same, the spread gives a zero-width interval: none is reported (the
+    interval and SE are None) and `note` says why."""
+
+    n: int
+    mean_a: float
+    mean_b: float
+    diff: float | None
+    se: float | None
+    ci_low: float | None
+    ci_high: float | None
+    correlation: float | None
+    significant: bool
+    note: str | None = omitted_if_none()
 
     @property
     def identical(self) -> bool:
-        """Every shared question scored the same as under the first protocol: no interval can be computed from
-        the spread (it would have zero width), so none is reported."""
-        return self.versus_first is not None and self.versus_first.diff.se == 0
+        return self.note is not None
 
-    def as_dict(self) -> dict[str, Any]:
-        diff = None if self.versus_first is None else self.versus_first.as_dict()
-        if diff is not None and self.identical:
-            diff.update(ci_low=None, ci_high=None, se=None, note="identical on every shared question")
-        return {"protocol": self.run.protocol.as_dict(), **self.run.score.as_dict(),
-                "errors": self.errors, "log": str(self.log), "diff_vs_first": diff}
+    @classmethod
+    def of(cls, paired: PairedDifference) -> DiffVsFirst:
+        d = paired.diff
+        if d.se == 0:
+            return cls(n=paired.n, mean_a=paired.mean_a, mean_b=paired.mean_b, diff=d.mean, se=None, ci_low=None,
+                       ci_high=None, correlation=paired.correlation, significant=paired.significant,
+                       note="identical on every shared question")
+        return cls(n=paired.n, mean_a=paired.mean_a, mean_b=paired.mean_b, diff=d.mean, se=d.se, ci_low=d.ci_low,
+                   ci_high=d.ci_high, correlation=paired.correlation, significant=paired.significant)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SensitivityRow(JsonRecord):
+    """One protocol: its score as its publisher computes it, its run, and the difference against the first."""
+
+    protocol: ProtocolInfo
+    accuracy: float | None
+    ci_low: float | None
+    ci_high: float | None
+    unparsed_rate: float | None
+    n: int
+    rungs: dict[str, int]  # how many answers each ladder rung read
+    errors: int
+    log: str
+    diff_vs_first: DiffVsFirst | None  # None for the first protocol, or with no shared scored question
+
+    @classmethod
+    def of(cls, run: ProtocolRun, log: Path, errors: int, versus_first: PairedDifference | None) -> SensitivityRow:
+        score = run.score
+        return cls(protocol=ProtocolInfo.of(run.protocol), accuracy=score.accuracy, ci_low=score.ci_low,
+                   ci_high=score.ci_high, unparsed_rate=score.unparsed_rate, n=score.n, rungs=score.rungs,
+                   errors=errors, log=str(log),
+                   diff_vs_first=None if versus_first is None else DiffVsFirst.of(versus_first))
 
 
 @dataclass(frozen=True, slots=True)
-class Sensitivity:
+class LargestGap(JsonRecord):
+    """The largest difference between two protocols' scores, and which protocols they are."""
+
+    gap: float
+    highest: str
+    lowest: str
+
+
+@dataclass(frozen=True, slots=True)
+class SensitivityReport(JsonRecord):
+    """`audit protocols`: the same questions under each protocol, and the largest gap between their scores."""
+
     task: str
     model: str
     questions: int
-    rows: list[SensitivityRow]
+    protocols: list[SensitivityRow]
+    largest_gap: LargestGap | None
 
-    @property
-    def largest_gap(self) -> tuple[float, str, str] | None:
-        """(gap, highest protocol, lowest protocol) between protocol scores."""
-        scored = [(r.run.score.accuracy, r.run.protocol.name) for r in self.rows if r.run.score.accuracy is not None]
-        if len(scored) < 2:
-            return None
-        high, low = max(scored), min(scored)
-        return high[0] - low[0], high[1], low[1]
 
-    def as_dict(self) -> dict[str, Any]:
-        gap = self.largest_gap
-        return {"task": self.task, "model": self.model, "questions": self.questions,
-                "protocols": [r.as_dict() for r in self.rows],
-                "largest_gap": None if gap is None else {"gap": gap[0], "highest": gap[1], "lowest": gap[2]}}
+def largest_gap(rows: Sequence[SensitivityRow]) -> LargestGap | None:
+    """(gap, highest protocol, lowest protocol) between protocol scores; None with fewer than two scores."""
+    scored = [(r.accuracy, r.protocol.name) for r in rows if r.accuracy is not None]
+    if len(scored) < 2:
+        return None
+    high, low = max(scored), min(scored)
+    return LargestGap(high[0] - low[0], high[1], low[1])
 
 
 async def sensitivity(hub: ModelHub, variant: Variant, task: Task, dataset: Dataset, renderers: Sequence[Renderer],
-                      options: Options) -> Sensitivity:
+                      options: Options) -> SensitivityReport:
     rows: list[SensitivityRow] = []
     first: Mapping[Hashable, float] | None = None
     for renderer in renderers:
@@ -101,8 +162,8 @@ async def sensitivity(hub: ModelHub, variant: Variant, task: Task, dataset: Data
             first = credits
         elif credits and any(q in first for q in credits):
             diff = paired_difference(credits, first)
-        rows.append(SensitivityRow(run, result.log_path, result.summary.errors, diff))
-    return Sensitivity(task.name, variant.name, len(dataset.samples), rows)
+        rows.append(SensitivityRow.of(run, result.log_path, result.summary.errors, diff))
+    return SensitivityReport(task.name, variant.name, len(dataset.samples), rows, largest_gap(rows))
 
 
 @dataclass(frozen=True, slots=True)

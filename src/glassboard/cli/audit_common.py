@@ -16,7 +16,7 @@ from glassboard.cli.console import fail, stderr
 from glassboard.cli.output import Listing, OutputFormat, emit
 from glassboard.schema import JsonRecord
 
-R = TypeVar("R", bound=JsonRecord | dict[str, Any])  # a typed report (or, for reports not yet typed, its JSON dict)
+R = TypeVar("R", bound=JsonRecord)  # the typed report of one audit
 
 JsonOption = Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for every sampled call and permutation (reproducible runs).")]
@@ -51,20 +51,15 @@ def show_report(report: R, fmt: OutputFormat, print_table: Callable[[R], None], 
     if fmt is OutputFormat.table:
         print_table(report)
     else:
-        emit(listing(report), fmt, document=as_document(report) if fmt is OutputFormat.json else None)
+        emit(listing(report), fmt, document=report.to_json() if fmt is OutputFormat.json else None)
 
 
-def as_document(report: JsonRecord | dict[str, Any]) -> dict[str, Any]:
-    """The report's JSON document (a typed report's `to_json()`)."""
-    return report.to_json() if isinstance(report, JsonRecord) else report
-
-
-def write_json(path: Path | None, report: JsonRecord | dict[str, Any]) -> None:
+def write_json(path: Path | None, report: JsonRecord) -> None:
     if path is None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(as_document(report), indent=2, ensure_ascii=False, default=json_default) + "\n",
+        path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False, default=json_default) + "\n",
                         encoding="utf-8")
     except OSError as err:
         fail(f"cannot write {path}: {err.strerror or err}")

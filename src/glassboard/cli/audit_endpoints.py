@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,6 +23,10 @@ from glassboard.cli.audit_common import (
 )
 from glassboard.cli.console import ConfigOption, clean_errors, eval_progress, load_registry, stdout
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
+
+if TYPE_CHECKING:
+    from glassboard.audit.contamination_report import ContaminationReport
+    from glassboard.audit.providers import ProvidersReport
 
 
 # ------------------------------------------------------------------------------------------- contamination
@@ -60,7 +64,7 @@ def contamination_command(
     write_json(json_out, report)
 
 
-async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> dict[str, Any]:
+async def _contamination(registry: Any, model: str, task: Any, dataset: Any, options: Any) -> ContaminationReport:
     from glassboard.audit.contamination import audit_contamination, planned_generations
     from glassboard.models.hub import ModelHub
 
@@ -70,38 +74,43 @@ async def _contamination(registry: Any, model: str, task: Any, dataset: Any, opt
             return await audit_contamination(hub, model, task, dataset.samples, options, advance)
 
 
-def _print_contamination(report: dict[str, Any]) -> None:
+def _print_contamination(report: ContaminationReport) -> None:
+    from glassboard.audit.contamination_report import ShuffleProbe, SkippedProbe, TsGuessing
+
     console = stdout()
-    console.print(f"[bold]contamination[/] {report['model']['name']} on {report['task']} ({report['items']} items): "
-                  f"{verdict_style(report['verdict'])}")
-    for key, probe in report["probes"].items():
-        verdict = verdict_style(probe["verdict"])
-        if probe["verdict"] == "skipped":
-            console.print(f"  {key}: {verdict} ({probe['reason']})")
-        elif key == "ts_guessing":
-            console.print(f"  TS-Guessing: exact match {probe['exact_match']}/{probe['items']} = {fmt(probe['rate'])} "
-                          f"[{fmt(probe['ci_low'])}, {fmt(probe['ci_high'])}], baseline {fmt(probe['baseline'])}"
-                          f"{'' if probe['reference_rate'] is None else ', reference ' + fmt(probe['reference_rate'])}"
+    console.print(f"[bold]contamination[/] {report.model['name']} on {report.task} ({report.items} items): "
+                  f"{verdict_style(report.verdict)}")
+    for key, probe in report.probes.ran():
+        verdict = verdict_style(probe.verdict)
+        if isinstance(probe, SkippedProbe):
+            console.print(f"  {key}: {verdict} ({probe.reason})")
+        elif isinstance(probe, TsGuessing):
+            console.print(f"  TS-Guessing: exact match {probe.exact_match}/{probe.items} = {fmt(probe.rate)} "
+                          f"[{fmt(probe.ci_low)}, {fmt(probe.ci_high)}], baseline {fmt(probe.baseline)}"
+                          f"{'' if probe.reference_rate is None else ', reference ' + fmt(probe.reference_rate)}"
                           f": {verdict}")
-        elif key == "shuffle":
-            console.print(f"  option shuffle: accuracy {fmt(probe['canonical_accuracy'])} canonical vs "
-                          f"{fmt(probe['shuffled_accuracy'])} shuffled, drop {fmt(probe['drop'])} "
-                          f"[{fmt(probe['ci_low'])}, {fmt(probe['ci_high'])}] (baseline 0): {verdict}")
+        elif isinstance(probe, ShuffleProbe):
+            console.print(f"  option shuffle: accuracy {fmt(probe.canonical_accuracy)} canonical vs "
+                          f"{fmt(probe.shuffled_accuracy)} shuffled, drop {fmt(probe.drop)} "
+                          f"[{fmt(probe.ci_low)}, {fmt(probe.ci_high)}] (baseline 0): {verdict}")
         else:
-            console.print(f"  Min-K%++: items {fmt(probe['item_score'])} vs controls {fmt(probe['baseline'])}, "
-                          f"gap {fmt(probe['difference'])} [{fmt(probe['ci_low'])}, {fmt(probe['ci_high'])}]: "
+            console.print(f"  Min-K%++: items {fmt(probe.item_score)} vs controls {fmt(probe.baseline)}, "
+                          f"gap {fmt(probe.difference)} [{fmt(probe.ci_low)}, {fmt(probe.ci_high)}]: "
                           f"{verdict}")
     console.print("  [dim]caveat: membership-inference scores are weak evidence; 'no signal' is not proof of a "
                   "clean model (all caveats are in the JSON report)[/]")
-    console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s[/]")
+    console.print(f"  [dim]{report.elapsed_s} s, {report.cpu_s} CPU s[/]")
 
 
-def _contamination_listing(report: dict[str, Any]) -> Listing:
+def _contamination_listing(report: ContaminationReport) -> Listing:
+    from glassboard.audit.contamination_report import SkippedProbe
+
     columns = (Column("probe", key_column=True), Column("verdict"), Column("ci_low"), Column("ci_high"),
                Column("reason"))
-    rows = [(key, probe["verdict"], probe.get("ci_low"), probe.get("ci_high"), probe.get("reason"))
-            for key, probe in report["probes"].items()]
-    return Listing(f"contamination · {report['model']['name']} · {report['task']}", columns, rows)
+    rows = [(key, probe.verdict, *((None, None, probe.reason) if isinstance(probe, SkippedProbe)
+                                   else (probe.ci_low, probe.ci_high, None)))
+            for key, probe in report.probes.ran()]
+    return Listing(f"contamination · {report.model['name']} · {report.task}", columns, rows)
 
 
 # ----------------------------------------------------------------------------------------------- providers
@@ -145,7 +154,7 @@ def providers_command(
     write_json(json_out, report)
 
 
-async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> dict[str, Any]:
+async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, options: Any) -> ProvidersReport:
     from glassboard.audit.providers import audit_providers
     from glassboard.models.hub import ModelHub
 
@@ -156,43 +165,41 @@ async def _providers(registry: Any, models: list[str], task: Any, dataset: Any, 
             return await audit_providers(hub, models, task, dataset, options, advance, eval_progress=bar)
 
 
-def _providers_listing(report: dict[str, Any]) -> Listing:
+def _providers_listing(report: ProvidersReport) -> Listing:
     columns = tuple(Column(key, key_column=key == "model") for key in (
         "model", "accuracy", "ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high", "unparsed_rate",
         "truncated_rate", "identity", "identity_p", "flagged"))
     rows = []
-    for row in report["endpoints"]:
-        paired = row.get("vs_reference") or {}
-        identity = row.get("identity") or {}
-        rows.append((row["model"], row["accuracy"], row["ci_low"], row["ci_high"], paired.get("diff"),
-                     paired.get("ci_low"), paired.get("ci_high"), row["unparsed_rate"], row["truncated_rate"],
-                     identity.get("verdict"), identity.get("p_value"), row["flagged"]))
-    return Listing(f"providers · {report['task']}", columns, rows)
+    for row in report.endpoints:
+        paired, identity = row.vs_reference, row.identity
+        rows.append((row.model, row.accuracy, row.ci_low, row.ci_high, *(
+            (paired.diff, paired.ci_low, paired.ci_high) if paired else (None, None, None)), row.unparsed_rate,
+            row.truncated_rate, *((identity.verdict, identity.p_value) if identity else (None, None)), row.flagged))
+    return Listing(f"providers · {report.task}", columns, rows)
 
 
-def _print_providers(report: dict[str, Any]) -> None:
+def _print_providers(report: ProvidersReport) -> None:
     columns = (Column("endpoint", key_column=True), Column("accuracy [95% CI]"), Column("vs reference [95% CI]"),
                Column("unparsed"), Column("truncated"), Column("identity"), Column("flag"))
     rows = []
-    for row in report["endpoints"]:
-        paired = row.get("vs_reference")
-        identity = row.get("identity")
+    for row in report.endpoints:
+        paired, identity = row.vs_reference, row.identity
         rows.append((
-            row["model"],
-            f"{fmt(row['accuracy'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]",
-            "reference" if row.get("reference") else (
-                f"{paired['diff']:+.3f} [{fmt(paired['ci_low'])}, {fmt(paired['ci_high'])}]" if paired else "–"),
-            fmt(row["unparsed_rate"], 2),
-            fmt(row["truncated_rate"], 2),
-            "" if identity is None else f"{identity['verdict']} (p={identity['p_value']:.3f})",
-            "outlier" if row["flagged"] else "",
+            row.model,
+            f"{fmt(row.accuracy)} [{fmt(row.ci_low)}, {fmt(row.ci_high)}]",
+            "reference" if row.reference else (
+                f"{paired.diff:+.3f} [{fmt(paired.ci_low)}, {fmt(paired.ci_high)}]" if paired else "–"),
+            fmt(row.unparsed_rate, 2),
+            fmt(row.truncated_rate, 2),
+            "" if identity is None else f"{identity.verdict} (p={identity.p_value:.3f})",
+            "outlier" if row.flagged else "",
         ))
-    title = f"providers · {report['task']} · {report['data']['items']} items · reference {report['reference']}"
+    title = f"providers · {report.task} · {report.data.items} items · reference {report.reference}"
     emit(Listing(title, columns, rows), OutputFormat.table)
     console = stdout()
-    for row in report["endpoints"]:
-        for reason in row["reasons"]:
-            console.print(f"  [red]{row['model']}[/]: {reason}")
-    if not report["flagged"]:
+    for row in report.endpoints:
+        for reason in row.reasons:
+            console.print(f"  [red]{row.model}[/]: {reason}")
+    if not report.flagged:
         console.print("  [green]no endpoint differs from the reference[/]")
-    console.print(f"  [dim]{report['elapsed_s']} s, {report['cpu_s']} CPU s[/]")
+    console.print(f"  [dim]{report.elapsed_s} s, {report.cpu_s} CPU s[/]")

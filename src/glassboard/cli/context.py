@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from glassboard.cli.console import ConfigOption, clean_errors, eval_progress, load_registry, stderr, stdout
 from glassboard.cli.output import Column, FormatOption, Listing, OutputFormat, emit
+
+if TYPE_CHECKING:
+    from glassboard.audit.context_report import ContextReport
 
 
 def context_command(
@@ -52,7 +55,7 @@ def context_command(
             concurrency=concurrency, seed=seed, log_dir=log_dir)
         registry = load_registry(config)
 
-        async def run() -> dict[str, Any]:
+        async def run() -> ContextReport:
             async with ModelHub(registry) as hub:
                 with eval_progress(f"context {model}") as progress:
                     return await audit_context(hub, model, options, progress)
@@ -69,24 +72,25 @@ def context_command(
     if fmt is OutputFormat.table:
         emit(listing, fmt)
         console = stdout()
-        console.print(f"claimed {report['claimed_context'] or '–'}, effective {report['effective_length'] or '–'} "
-                      f"(conservative {report['effective_length_conservative'] or '–'}) at threshold "
-                      f"{report['threshold']}: [bold]{report['verdict']}[/]", highlight=False, soft_wrap=True)
-        for caveat in report["caveats"]:
+        console.print(f"claimed {report.claimed_context or '–'}, effective {report.effective_length or '–'} "
+                      f"(conservative {report.effective_length_conservative or '–'}) at threshold "
+                      f"{report.threshold}: [bold]{report.verdict}[/]", highlight=False, soft_wrap=True)
+        for caveat in report.caveats:
             console.print(f"[yellow]note:[/] {caveat}", highlight=False, soft_wrap=True)
     else:
-        cells = Listing("cells", _CELL_COLUMNS, [tuple(c[col.key] for col in _CELL_COLUMNS) for c in report["cells"]])
-        emit(cells, fmt, document=report if fmt is OutputFormat.json else None)
+        cells = Listing("cells", _CELL_COLUMNS, [tuple(getattr(c, col.key) for col in _CELL_COLUMNS)
+                                                 for c in report.cells])
+        emit(cells, fmt, document=report.to_json() if fmt is OutputFormat.json else None)
 
 
-def _write_json(path: Path, report: dict[str, Any]) -> None:
+def _write_json(path: Path, report: ContextReport) -> None:
     import json
 
     from glassboard.audit.haystack import ContextError
 
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     except OSError as err:
         raise ContextError(f"cannot write {path}: {err.strerror or err}") from None
     stderr().print(f"[dim]report written to {path}[/]")
@@ -97,13 +101,13 @@ _CELL_COLUMNS = (Column("task", key_column=True), Column("length", justify="righ
                  Column("ci_low", justify="right"), Column("ci_high", justify="right"), Column("truncated"))
 
 
-def _listing(report: dict[str, Any]) -> Listing:
+def _listing(report: ContextReport) -> Listing:
     """Accuracy per length (all tasks and depths), with its 95% interval and truncation counts."""
     columns = (Column("length", justify="right", key_column=True), Column("n", justify="right"),
                Column("accuracy", justify="right"), Column("ci_low", "95% low", justify="right"),
                Column("ci_high", "95% high", justify="right"), Column("truncated_samples", "truncated",
                                                                         justify="right"),
                Column("errors", justify="right"))
-    rows = [tuple(row[c.key] for c in columns) for row in report["lengths"]]
-    return Listing(f"context: {report['model']} ({', '.join(report['tasks'])}; {report['samples']} samples per "
-                   f"cell; lengths measured with {report['measure']})", columns, rows)
+    rows = [tuple(getattr(row, c.key) for c in columns) for row in report.lengths]
+    return Listing(f"context: {report.model} ({', '.join(report.tasks)}; {report.samples} samples per "
+                   f"cell; lengths measured with {report.measure})", columns, rows)

@@ -196,24 +196,24 @@ def audit_protocols_command(
 
         table = Table("protocol", "accuracy [95% CI]", "unparsed", f"diff vs {first} [95% CI]", "errors",
                       title=f"{bench_task.name} · {escape(variant.name)} · {report.questions} questions")
-        for row in report.rows:
-            s, d = row.run.score, row.versus_first
+        for row in report.protocols:
+            d = row.diff_vs_first
             if d is None:
                 diff = "—"
-            elif row.identical:
-                diff = f"{_fmt(d.diff.mean)} (identical on all {d.n} questions: no interval)"
+            elif d.identical:
+                diff = f"{_fmt(d.diff)} (identical on all {d.n} questions: no interval)"
             else:
-                diff = _ci(d.diff.mean, d.diff.ci_low, d.diff.ci_high)
-            unparsed = "n/a" if s.unparsed_rate is None else f"{s.unparsed_rate:.1%}"
-            table.add_row(row.run.protocol.name, _ci(s.accuracy, s.ci_low, s.ci_high), unparsed, diff,
+                diff = _ci(d.diff, d.ci_low, d.ci_high)
+            unparsed = "n/a" if row.unparsed_rate is None else f"{row.unparsed_rate:.1%}"
+            table.add_row(row.protocol.name, _ci(row.accuracy, row.ci_low, row.ci_high), unparsed, diff,
                           str(row.errors))
         console = stdout()
         console.print(table)
         gap = report.largest_gap
         if gap is not None:
-            where = f"{gap[1]} above {gap[2]}" if gap[0] > 0 else "every protocol scored the same"
-            console.print(f"largest gap: {gap[0]:.3f} ({where})", highlight=False, soft_wrap=True)
-        _write_json(json_out, report.as_dict())
+            where = f"{gap.highest} above {gap.lowest}" if gap.gap > 0 else "every protocol scored the same"
+            console.print(f"largest gap: {gap.gap:.3f} ({where})", highlight=False, soft_wrap=True)
+        _write_json(json_out, report.to_json())
 
 
 async def _with_hub(registry: Any, work: Callable[[Any], Awaitable[T]]) -> T:
