@@ -326,9 +326,10 @@ def planned_generations(samples: Sequence[Any], options: ContaminationOptions) -
 
 async def audit_contamination(
     hub: Any, model_name: str, task: Any, samples: Sequence[Any], options: ContaminationOptions,
-    progress: Progress | None = None,
+    progress: Progress | None = None, *, source: str | None = None, sha256: str | None = None,
 ) -> dict[str, Any]:
-    """Run the selected probes on `model_name` (and the reference, for baselines); JSON-able report."""
+    """Run the selected probes on `model_name` (and the reference, for baselines); JSON-able report. `source` and
+    `sha256` name the data file the samples came from (recorded so that the audit can be re-run)."""
     options.validate()
     items = _mc_items(samples)
     model = hub.get(model_name)
@@ -356,13 +357,15 @@ async def audit_contamination(
         "model": model.variant.snapshot(),
         "reference": reference.variant.snapshot() if reference else None,
         "task": task.name,
+        "data": {"source": source, "sha256": sha256, "items": len(samples)},
         "items": len(items),
         "probes": probes,
         "signals": signals,
         "verdict": "contamination signal" if signals else "no signal",
         "caveats": list(CAVEATS),
-        "settings": {"seed": options.seed, "shuffles": options.shuffles, "controls": options.controls,
-                     "k": options.k, "min_rate": options.min_rate, "margin": options.margin, "temperature": 0.0},
+        "settings": {"seed": options.seed, "probes": list(options.probes), "shuffles": options.shuffles,
+                     "controls": options.controls, "k": options.k, "min_rate": options.min_rate,
+                     "margin": options.margin, "temperature": 0.0},
         "elapsed_s": round(time.perf_counter() - started, 2),
         "cpu_s": round(time.process_time() - cpu, 2),
     }
