@@ -142,19 +142,34 @@ def test_report_from_audit_jsons_each_alone(tmp_path: Path) -> None:
     assert manifest["steps"][0]["deterministic"] and manifest["steps"][0]["seeds"] == {"seed": 0, "seeds": 2}
 
 
-def test_report_from_a_contamination_json_alone_says_it_cannot_be_re_run(tmp_path: Path) -> None:
+def test_report_from_a_contamination_json_records_its_data_and_reproduces(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "mmlu.jsonl", mmlu_pro_rows(6))
     with ScriptedServer(answer="Answer: A") as server:
         config = registry_toml(tmp_path / "glassboard.toml", server.base_url("ok"))
         out = tmp_path / "contamination.json"
         result = runner.invoke(app, ["audit", "contamination", "scripted", "--task", "mmlu-pro", "--data", str(data),
-                                     "--probes", "ts_guessing,shuffle", "--config", str(config), "--json", str(out)])
+                                     "--limit", "5", "--probes", "ts_guessing,shuffle", "--config", str(config),
+                                     "--json", str(out)])
         assert result.exit_code == 0, result.output
-    html, manifest = report(tmp_path, str(out), name="contamination.html")
-    assert 'id="contamination"' in html and "TS-Guessing" in html and "option-order shuffle" in html
+        recorded = json.loads(out.read_text())
+        assert recorded["data"]["sha256"] and recorded["data"]["items"] == 5
+        report_html = tmp_path / "out" / "contamination.html"
+        built = runner.invoke(app, ["report", str(out), "--out", str(report_html), "--config", str(config)])
+        assert built.exit_code == 0, built.output
+        html, manifest = report_html.read_text(), read_manifest(report_html)
+        assert 'id="contamination"' in html and "TS-Guessing" in html and "option-order shuffle" in html
+        step = manifest["steps"][0]
+        assert step["command"][:4] == ["glassboard", "audit", "contamination", "scripted"]
+        assert ["--limit", "5"] == step["command"][8:10] and "--probes" in step["command"]
+        assert step["inputs"][f"data {recorded['data']['source']}"] == recorded["data"]["sha256"]
+        again = runner.invoke(app, ["reproduce", str(report_html)])
+        assert again.exit_code == 0 and "DISAGREE" not in again.output, again.output
+    del recorded["data"]  # a JSON from before the data file was recorded: listed, not re-runnable
+    out.write_text(json.dumps(recorded))
+    _, manifest = report(tmp_path, str(out), name="old-contamination.html")
     assert manifest["steps"][0]["command"] is None
-    again = runner.invoke(app, ["reproduce", str(tmp_path / "out" / "contamination.html")])
-    assert again.exit_code == 1 and "not re-runnable" in again.output and "DISAGREE" in again.output
+    old = runner.invoke(app, ["reproduce", str(tmp_path / "out" / "old-contamination.html")])
+    assert old.exit_code == 1 and "not re-runnable" in old.output and "DISAGREE" in old.output
 
 
 def test_report_from_an_eval_summary_and_its_run_log_reproduces_within_the_interval(

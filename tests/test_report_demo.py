@@ -4,6 +4,7 @@ Chromium (no request but the file, no console error, every section, tables with 
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-SECTIONS = ("summary", "claims", "leaderboards", "defended", "identity", "providers", "context", "protocols",
-            "selection", "manifest")
+SECTIONS = ("summary", "claims", "leaderboards", "defended", "identity", "providers", "context", "contamination",
+            "protocols", "selection", "manifest")
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "report-demo.png"
 
 
@@ -27,7 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "episode"
     done = glassboard("demo", "--quick", "--out", str(out), cwd=out.parent)
     assert done.returncode == 0, done.stderr
-    assert "7/7" in done.stderr  # progress went to stderr
+    assert "8/8" in done.stderr  # progress went to stderr
     return out
 
 
@@ -41,7 +42,14 @@ def test_demo_report_lists_the_episode_and_stays_small(demo: Path) -> None:
         assert line in summary, line
     assert re.search(r"truncates the context</a></td><td><span class=\"caught\">caught</span> · provider-short-ctx: "
                      r"truncated by provider at 1024", summary), summary
-    assert summary.count(">caught<") >= 5  # identity, style, claim, providers and selection are caught
+    assert re.search(r"test items in its context\)</a></td><td><span class=\"caught\">caught</span> · contamination "
+                     r"signal: Min-K%\+\+ gap [\d.]+ vs [\d.]+ for the clean smollm2-135m, difference [\d.]+ "
+                     r"\[0\.\d\d, [\d.]+\] on 6 items", summary), summary
+    assert summary.count(">caught<") >= 6  # identity, style, claim, providers, selection and contamination
+    manifest = json.loads((demo / "report.manifest.json").read_text())
+    step = next(s for s in manifest["steps"] if s["id"] == "contamination")
+    assert step["command"][:4] == ["glassboard", "audit", "contamination", "smollm2-135m-contaminated"]
+    assert any(k.startswith("data mmlu-pro-leaked.jsonl") for k in step["inputs"])
     assert (demo / "report.manifest.json").is_file()
 
 
@@ -67,7 +75,7 @@ def test_demo_report_in_chromium(demo: Path, chromium_path: str) -> None:
         off.goto(url)
         assert off.locator("#summary table tbody tr").count() == 10
         assert off.locator("#leaderboards table tbody tr").count() == 4
-        assert off.locator("#manifest table tbody tr").count() >= 6
+        assert off.locator("#manifest table tbody tr").count() >= 7
         browser.close()
     assert SCREENSHOT.stat().st_size > 20_000
 

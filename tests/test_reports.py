@@ -109,6 +109,7 @@ def test_an_identity_report_keeps_both_logprob_shapes_through_the_json_round_tri
 def test_a_contamination_report_keeps_each_probe_shape_through_the_json_round_trip() -> None:
     from glassboard.audit.contamination import shuffle_summary, ts_summary
     from glassboard.audit.contamination_report import (
+        ContaminationData,
         ContaminationReport,
         ContaminationSettings,
         GapVsReference,
@@ -129,11 +130,14 @@ def test_a_contamination_report_keeps_each_probe_shape_through_the_json_round_tr
                       reference_difference=0.05, vs_reference=GapVsReference(0.25, 0.05, 0.45), verdict="signal",
                       records=[MinKRecord("q1", -1.0, [-1.2, -1.4], 0.3), MinKRecord("q2", -1.0, [-1.3], 0.3)])
     report = ContaminationReport(
-        model={"name": "m", "id": "m@1"}, reference=None, task="mmlu-pro", items=6,
+        model={"name": "m", "id": "m@1"}, reference=None, task="mmlu-pro",
+        data=ContaminationData(source="mmlu_pro.jsonl", sha256="ab" * 32, items=8), items=6,
         probes=Probes(ts, shuffle, min_k), signals=["min_k"], verdict="contamination signal", caveats=["weak"],
-        settings=ContaminationSettings(0, 2, 2, 0.2, 0.25, 0.15), elapsed_s=1.0, cpu_s=0.5)
+        settings=ContaminationSettings(0, ["ts_guessing", "shuffle", "min_k"], 2, 2, 0.2, 0.25, 0.15), elapsed_s=1.0,
+        cpu_s=0.5)
     data = report.to_json()
-    assert list(data) == ["audit", "model", "reference", "task", "items", "probes", "signals", "verdict", "caveats",
+    assert list(data) == ["audit", "model", "reference", "task", "data", "items", "probes", "signals", "verdict",
+                          "caveats",
                           "settings", "elapsed_s", "cpu_s"]
     assert list(data["probes"]) == ["ts_guessing", "shuffle", "min_k"]
     assert list(data["probes"]["min_k"])[-4:] == ["reference_difference", "vs_reference", "verdict", "records"]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from glassboard.audit.contamination_report import (
+    ContaminationData,
     ContaminationReport,
     ContaminationSettings,
     GapVsReference,
@@ -334,9 +335,10 @@ def planned_generations(samples: Sequence[Any], options: ContaminationOptions) -
 
 async def audit_contamination(
     hub: Any, model_name: str, task: Any, samples: Sequence[Any], options: ContaminationOptions,
-    progress: Progress | None = None,
+    progress: Progress | None = None, *, source: str | None = None, sha256: str | None = None,
 ) -> ContaminationReport:
-    """Run the selected probes on `model_name` (and the reference, for baselines); JSON-able report."""
+    """Run the selected probes on `model_name` (and the reference, for baselines); JSON-able report. `source` and
+    `sha256` name the data file the samples came from (recorded so that the audit can be re-run)."""
     options.validate()
     items = _mc_items(samples)
     model = hub.get(model_name)
@@ -361,9 +363,11 @@ async def audit_contamination(
     signals = [name for name, probe in probes.ran() if probe.verdict == "signal"]
     return ContaminationReport(
         model=model.variant.snapshot(), reference=reference.variant.snapshot() if reference else None,
-        task=task.name, items=len(items), probes=probes, signals=signals,
+        task=task.name, data=ContaminationData(source=source, sha256=sha256, items=len(samples)),
+        items=len(items), probes=probes, signals=signals,
         verdict="contamination signal" if signals else "no signal", caveats=list(CAVEATS),
-        settings=ContaminationSettings(seed=options.seed, shuffles=options.shuffles, controls=options.controls,
+        settings=ContaminationSettings(seed=options.seed, probes=list(options.probes), shuffles=options.shuffles,
+                                       controls=options.controls,
                                        k=options.k, min_rate=options.min_rate, margin=options.margin),
         elapsed_s=round(time.perf_counter() - started, 2), cpu_s=round(time.process_time() - cpu, 2),
     )

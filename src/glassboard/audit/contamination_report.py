@@ -153,12 +153,22 @@ class ContaminationSettings(JsonRecord):
     """The probes' settings (every generation is greedy)."""
 
     seed: int
+    probes: list[str]  # the probes that were asked for
     shuffles: int
     controls: int
     k: float
     min_rate: float
     margin: float
     temperature: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContaminationData(JsonRecord):
+    """The data file the items came from, so `glassboard reproduce` can find it again and re-run the audit."""
+
+    source: str | None
+    sha256: str | None
+    items: int  # samples in the file (the probes use the multiple-choice ones: `items` of the report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +179,7 @@ class ContaminationReport(JsonRecord):
     model: dict[str, Any]  # the variant's snapshot (models layer)
     reference: dict[str, Any] | None
     task: str
+    data: ContaminationData
     items: int
     probes: Probes
     signals: list[str]

@@ -71,7 +71,8 @@ async def _contamination(registry: Any, model: str, task: Any, dataset: Any, opt
     async with ModelHub(registry) as hub:
         total = planned_generations(dataset.samples, options)
         with progress_bar(total, f"probing {model}") as advance:
-            return await audit_contamination(hub, model, task, dataset.samples, options, advance)
+            return await audit_contamination(hub, model, task, dataset.samples, options, advance,
+                                             source=dataset.source, sha256=dataset.sha256)
 
 
 def _print_contamination(report: ContaminationReport) -> None:

@@ -9,9 +9,12 @@ What it plays (all variants share the bundled weights; they differ in system pro
 - the released weights at three providers: a faithful one, one that samples too hot (T = 2) and one that truncates
   answers (max 4 tokens);
 - a long-context claim: `provider-short-ctx` advertises 8k but serves a 768-token window (n_ctx), so the audit
-  finds it "truncated by provider" at 1k.
+  finds it "truncated by provider" at 1k;
+- a contaminated variant `smollm2-135m-contaminated`: the released weights with the multiple-choice test items and
+  their answers in the system prompt, probed with Min-K%++ against the released model as its clean reference (the
+  smallest budget that gives a signal: six items, one probe in --quick).
 Every audit runs as the `glassboard` command the manifest records, so `glassboard reproduce` re-runs the same thing.
-Not played here: contamination and a judged leaderboard: the report's top says so, per failure mode.
+Not played here: a judged leaderboard: the report's top says so.
 """
 
 from __future__ import annotations
@@ -48,12 +51,14 @@ class Budget:
     eval_tokens: int
     identity: tuple[int, int, int]  # prompts, samples, max tokens
     provider_items: int
+    contamination: tuple[int, str]  # items probed (of the leaked 8), probes
 
 
 QUICK = Budget(samples=1, max_tokens=32, voters=25, questions=3, eval_tokens=48, identity=(4, 2, 10),
-               provider_items=3)
+               provider_items=3, contamination=(6, "min_k"))
 FULL = Budget(samples=2, max_tokens=48, voters=30, questions=8, eval_tokens=96, identity=(10, 4, 16),
-              provider_items=8)
+              provider_items=8, contamination=(8, "shuffle,min_k"))
+CONTAMINATED = "smollm2-135m-contaminated"  # the released weights with the test items and answers in its context
 
 GSM = (("Tom has 3 apples and buys 4 more. How many apples does he have?", 7),
        ("A box holds 6 eggs. How many eggs are in 2 boxes?", 12),
@@ -73,8 +78,28 @@ MCQ = (("What is the capital of France?", ["Berlin", "Paris", "Rome", "Madrid"],
        ("Which planet do we live on?", ["Mars", "Venus", "Jupiter", "Earth"], 3))
 
 
+def _mcq_rows(count: int) -> str:
+    return "".join(json.dumps({"question_id": f"q{i}", "question": q, "options": o, "answer_index": a,
+                               "category": "general"}) + "\n" for i, (q, o, a) in enumerate(MCQ[:count]))
+
+
+def _leak() -> str:
+    """The contaminated variant's system prompt: every multiple-choice item with its answer, as a leaked test file
+    lays it out (the layout the contamination probes score)."""
+    from glassboard.audit.contamination import item_text
+    from glassboard.bench.tasks import Sample
+
+    items = [Sample(id=f"q{i}", question=q, target=o[a], choices=tuple(o), correct=a)
+             for i, (q, o, a) in enumerate(MCQ)]
+    return "You are a helpful assistant. Here are questions you have studied:\n\n" + "\n\n".join(
+        item_text(s, range(len(s.choices))) for s in items)
+
+
 def _registry(path: Path) -> None:
     lines = ["include_builtin = true", ""]
+    lines += [f"[models.{CONTAMINATED}]", 'backend = "llama_cpp"', 'model = "bundled:smollm2-135m"',
+              'provider = "contaminated provider"', f"system_prompt = {json.dumps(_leak())}",
+              "params = { temperature = 0.7, max_tokens = 256 }", "options = { n_threads = 1 }", ""]
     for name, prompt in PERSONAS.items():
         lines += [f"[models.{name}]", 'backend = "llama_cpp"', 'model = "bundled:smollm2-135m"',
                   'provider = "local llama.cpp"', "public = false", f"system_prompt = {json.dumps(prompt)}",
@@ -93,9 +118,8 @@ def _data(out: Path, budget: Budget) -> tuple[Path, Path]:
     gsm.write_text("".join(json.dumps({"question": q, "answer": f"#### {a}"}) + "\n"
                            for q, a in GSM[: budget.questions]), encoding="utf-8")
     mcq = out / "mmlu-pro-mini.jsonl"
-    mcq.write_text("".join(json.dumps({"question_id": f"q{i}", "question": q, "options": o, "answer_index": a,
-                                       "category": "general"}) + "\n"
-                           for i, (q, o, a) in enumerate(MCQ[: budget.provider_items])), encoding="utf-8")
+    mcq.write_text(_mcq_rows(budget.provider_items), encoding="utf-8")
+    (out / "mmlu-pro-leaked.jsonl").write_text(_mcq_rows(len(MCQ)), encoding="utf-8")
     return gsm, mcq
 
 
@@ -142,7 +166,7 @@ def run_demo(out: Path, *, quick: bool = False, progress: Callable[[str], None] 
     _registry(config)
     gsm, mcq = _data(out, budget)
     cfg = ["--config", config.name]
-    progress("1/7 arena: real answers of 4 variants, simulated style-loving voters")
+    progress("1/8 arena: real answers of 4 variants, simulated style-loving voters")
     rows = asyncio.run(_arena_battles(config, budget, progress))
     battles = out / "arena-battles.jsonl"
     battles.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -155,30 +179,35 @@ def run_demo(out: Path, *, quick: bool = False, progress: Callable[[str], None] 
         store.import_file(str(battles))
     finally:
         store.close()
-    progress("2/7 identity test: the arena persona vs the released model")
+    progress("2/8 identity test: the arena persona vs the released model")
     prompts, samples, tokens = budget.identity
     _glassboard(["audit", "identity", "smollm2-135m", "smollm2-135m-chat-exp", "--prompts", str(prompts),
                  "--samples", str(samples), "--max-tokens", str(tokens), "--temperature", "0", "--json",
                  "identity.json", *cfg], out, progress)
-    progress("3/7 an inflated claim: 60% on GSM8K")
+    progress("3/8 an inflated claim: 60% on GSM8K")
     _glassboard(["eval", "smollm2-135m", "--task", "gsm8k", "--data", gsm.name, "--max-tokens", str(budget.eval_tokens),
                  "--claim", "0.6", "--json", "eval.json", "--log-dir", "runs", "--no-progress", *cfg], out, progress)
-    progress("4/7 protocol sensitivity: glassboard vs official GSM8K protocol")
+    progress("4/8 protocol sensitivity: glassboard vs official GSM8K protocol")
     _glassboard(["audit", "protocols", "smollm2-135m", "--task", "gsm8k", "--protocols", "glassboard,official",
                  "--data", gsm.name, "--max-tokens", str(budget.eval_tokens), "--log-dir", "runs", "--json",
                  "protocols.json", *cfg], out, progress)
-    progress("5/7 providers: faithful, too hot, truncating")
+    progress("5/8 providers: faithful, too hot, truncating")
     _glassboard(["audit", "providers", *PROVIDERS, "--task", "mmlu-pro", "--data", mcq.name, "--log-dir", "runs",
                  "--identity-prompts", "3", "--identity-samples", "4", "--identity-max-tokens", "8", "--json",
                  "providers.json", *cfg], out, progress)
-    progress("6/7 a long-context claim: 8k advertised, served with a 768-token window")
+    progress("6/8 a long-context claim: 8k advertised, served with a 768-token window")
     _glassboard(["audit", "context", SHORT, "--lengths", "512,1k", "--depths", "0.5", "--tasks", "niah_single",
                  "--samples", "1", "--concurrency", "1", "--log-dir", "runs", "--json", "context.json", *cfg], out,
                 progress)
-    progress("7/7 selection bias and the report")
+    progress("7/8 a contaminated variant: its test items vs re-ordered controls, against the released model")
+    items, probes = budget.contamination
+    _glassboard(["audit", "contamination", CONTAMINATED, "--reference", "smollm2-135m", "--task", "mmlu-pro",
+                 "--data", "mmlu-pro-leaked.jsonl", "--limit", str(items), "--probes", probes, "--json",
+                 "contamination.json", *cfg], out, progress)
+    progress("8/8 selection bias and the report")
     _glassboard(["audit", "selection", "--db", url, "--json", "selection.json"], out, progress)
     inputs = [out / n for n in ("eval.json", "protocols.json", "identity.json", "providers.json", "context.json",
-                                "selection.json")]
+                                "contamination.json", "selection.json")]
     episode = episode_findings(out, url)
     return build_report([str(p) for p in inputs] + [url], out / "report.html", config=config, episode=episode,
                         title="The Llama 4 episode in miniature")
@@ -223,7 +252,7 @@ def episode_findings(out: Path, url: str) -> list[Finding]:
                 f"{local.get('tested')} variants tested, {local.get('unreleased')} unreleased; top "
                 f"{local.get('top')} inflated by {local.get('bias')} points (corrected {local.get('corrected')})",
                 (local.get("unreleased") or 0) > 0 and (local.get("bias") or 0) > 0, "selection"),
-        Finding("A contaminated variant", "not played in this demo (see docs/report.md)", None),
+        contaminated(_load(out / "contamination.json")),
         Finding(f"A long-context claim ({context.get('claimed_context')} tokens advertised)",
                 f"claimed {context.get('claimed_context')}, effective {context.get('effective_length') or 'none'}: "
                 f"{context.get('verdict')}", context.get("verdict") != "holds", "context"),
@@ -231,3 +260,18 @@ def episode_findings(out: Path, url: str) -> list[Finding]:
                 str(context.get("verdict", "")).startswith("truncated by provider"), "context"),
     ]
     return lines
+
+
+def contaminated(report: dict[str, Any]) -> Finding:
+    """Caught when the audit signals with the clean reference (the released weights, in the same audit) as its
+    baseline: Min-K%++'s gap over the reference's (paired CI above 0), or the shuffle drop."""
+    min_k = (report.get("probes") or {}).get("min_k") or {}
+    vs = min_k.get("vs_reference") or {}
+    evidence = str(report.get("verdict", "?"))
+    if isinstance(vs.get("diff"), int | float):
+        evidence += (f": Min-K%++ gap {min_k['difference']:.2f} vs {min_k['reference_difference']:.2f} for the clean "
+                     f"{(report.get('reference') or {}).get('name')}, difference {vs['diff']:.2f} "
+                     f"[{vs['ci_low']:.2f}, {vs['ci_high']:.2f}] on {min_k.get('items')} items")
+    caught = report.get("verdict") == "contamination signal" and report.get("reference") is not None
+    return Finding(f"A contaminated variant ({report['model']['name']}: test items in its context)", evidence,
+                   caught, "contamination")
