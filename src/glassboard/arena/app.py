@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def render_answer(text: str) -> str:
         """A finished answer's HTML; the identity guard reads it on the same thread (cached for the vote)."""
         guard = state.guard
-        found, html = await render.offload(lambda: (guard.find(text), render(text)))
+        found, html = await render.offload(lambda: (guard.find(text), render(text)), size=len(text))
         return html
 
     state.runner = BattleRunner(hub, render_answer, finish_turn, settings.generation, fail_turn=fail_turn,
