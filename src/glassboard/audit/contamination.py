@@ -245,7 +245,8 @@ def shuffle_summary(records: Sequence[ShuffleRecord], reference: ShuffleProbe | 
     diff = paired_difference({r.id: r.canonical for r in records}, {r.id: r.shuffled for r in records})
     low, high = diff.diff.ci_low, diff.diff.ci_high
     answered = [a for r in records for a in r.answers if a]
-    top = max(set(answered), key=answered.count) if answered else None
+    # The most answered letter; a tie goes to the earlier letter (a set's order varies with the hash seed).
+    top = min(set(answered), key=lambda letter: (-answered.count(letter), letter)) if answered else None
     return ShuffleProbe(
         probe=name, items=len(records),
         canonical_accuracy=diff.mean_a, shuffled_accuracy=diff.mean_b, drop=diff.diff.mean,
