@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -139,3 +140,19 @@ def chromium_path(pytestconfig: pytest.Config) -> str:
     if problem is not None:
         need(pytestconfig, CHROMIUM, problem)
     return path
+
+
+# Quiet, offline headless Chromium: no sandbox (root in CI), no GPU, no background requests of its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """One headless Chromium per test module (playwright's Browser), driven through Debian's binary."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -3,17 +3,12 @@ transparency with the bundled llama.cpp variants; an XSS corpus in prompts and m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from arena_fixtures import ArenaServer, scripted_registry, settings_for
 from glassboard.models import Registry
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 # Each payload, if it ever ran, would set window.__xss, open a dialog or log to the console.
 XSS_CORPUS = [
@@ -59,14 +54,6 @@ XSS_CORPUS = [
     "<https://x.test/\" onclick=\"window.__xss=40>",
     "<svg><animate onbegin=window.__xss=41 attributeName=x dur=1s>",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def watch(page: Page) -> list[str]:

@@ -5,11 +5,9 @@ transparency page says how many votes are left out and why, next to the selectio
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from arena_fixtures import ArenaServer, scripted_registry, settings_for
 from glassboard.audit.attack import Population, simulate
@@ -17,17 +15,7 @@ from glassboard.models.scripted_server import ScriptedServer
 from glassboard.schema import WINNERS
 from glassboard.store.battles import Store
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ATTACKERS, VOTES_EACH = 6, 60
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def population_rows(pop: Population) -> list[dict]:

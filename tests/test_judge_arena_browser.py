@@ -3,11 +3,9 @@ lists vote counts and changes the table; judge battles get their own labelled bo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 from typer.testing import CliRunner
 
 from arena_fixtures import ArenaServer, scripted_registry, settings_for
@@ -15,21 +13,10 @@ from glassboard.cli import app
 from glassboard.models.scripted_server import ScriptedServer
 from glassboard.rating.battles import write_battles
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
 
 def _battle(prompt: str, a: str, b: str, winner: str, **extra: object) -> dict:
     conv = [{"role": "user", "content": prompt}, {"role": "assistant", "content": "answer"}]
     return {"model_a": a, "model_b": b, "winner": winner, "conversation_a": conv, "conversation_b": conv, **extra}
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_category_selector_and_judged_board(browser: Browser, scripted_server: ScriptedServer, tmp_path: Path) -> None:

@@ -67,6 +67,14 @@ def file_hashes(context: Context, *paths: str | Path | None) -> dict[str, str]:
     return out
 
 
+def battle_source_args(context: Context, source: str) -> tuple[str, ...] | None:
+    """How an audit command names the battles it read: `--db URL` for an arena database, the file's path for a
+    battle file that still exists, None when neither can be found again (the step then has no command)."""
+    if "://" in source:
+        return ("--db", source)
+    return (context.path(source),) if Path(source).is_file() else None
+
+
 def step_id(prefix: str, index: int, count: int) -> str:
     return prefix if count == 1 else f"{prefix}-{index + 1}"
 

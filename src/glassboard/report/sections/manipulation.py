@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from glassboard.report import svg
 from glassboard.report.html import esc, figure, num, table
 from glassboard.report.model import Finding, Input, Section, Step
-from glassboard.report.sections.common import Collector, Context, Renderer, file_hashes, step_id
+from glassboard.report.sections.common import (
+    Collector,
+    Context,
+    Renderer,
+    battle_source_args,
+    file_hashes,
+    step_id,
+)
 
 
 def render(inputs: Sequence[Input], context: Context) -> Section | None:
@@ -17,7 +23,7 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
     for k, item in enumerate(inputs):
         d = item.data
         source = str(d.get("source"))
-        target = ("--db", source) if "://" in source else (context.path(source),) if Path(source).is_file() else None
+        target = battle_source_args(context, source)
         command = None if target is None else (
             "glassboard", "audit", "manipulation", *target, "--target", d["target"], "--budget", str(d["budget"]),
             "--seed", str(d["seed"]), "--seeds", str(d["seeds"]), "--votes-per-account", str(d["votes_per_account"]),
