@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 from arena_fixtures import ArenaServer, scripted_registry, settings_for
 from glassboard.models.scripted_server import ScriptedServer, free_port
-from test_arena_browser import ARGS
 from test_arena_scaleout import LONG_ANSWER
 
 # Every EventSource the page opens reports its chunk events (id and text) to window.__chunks.
@@ -102,15 +101,13 @@ def drip_backend_fixture() -> Iterator[ScriptedServer]:
 
 
 def test_page_resumes_a_cut_stream_with_last_event_id_and_nothing_lost_or_repeated(
-        chromium_path: str, drip_backend: ScriptedServer, tmp_path: Path) -> None:
+        browser: Browser, drip_backend: ScriptedServer, tmp_path: Path) -> None:
     # 40 chunks per side, 200 ms apart: the cut comes about 1 s in, the browser reconnects ~3 s later, mid-answer.
     registry = scripted_registry(drip_backend, {"alpha": "drip200ms", "beta": "drip200ms"})
     settings = settings_for(f"sqlite:///{tmp_path / 'arena.db'}", registry)
-    with ArenaServer(settings) as server, CuttingProxy(server.port, cut_after=8) as proxy, \
-            sync_playwright() as playwright:
-        browser: Browser = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
+    with ArenaServer(settings) as server, CuttingProxy(server.port, cut_after=8) as proxy:
+        page = browser.new_page()
         try:
-            page = browser.new_page()
             page.add_init_script(RECORD_CHUNKS)
             page.goto(proxy.url)
             page.fill("#prompt", "count for me")
@@ -120,7 +117,7 @@ def test_page_resumes_a_cut_stream_with_last_event_id_and_nothing_lost_or_repeat
             panes = {side: page.inner_text(f"#side-{side} .turn[data-turn='0'] .answer") for side in ("a", "b")}
             assert page.locator("#vote:not([hidden])").count() == 1  # votable: the battle did not fail
         finally:
-            browser.close()
+            page.close()
     assert proxy.cuts == 1 and len(proxy.stream_requests) >= 2, proxy.stream_requests
     resumed = proxy.stream_requests[1].lower()
     assert b"last-event-id: 0-" in resumed or b"last_event_id=0-" in resumed, resumed  # resumed, not restarted
