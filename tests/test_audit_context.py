@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from glassboard.audit.context import ContextOptions, audit_context, parse_thresh
 from glassboard.audit.context_report import ContextReport
 from glassboard.audit.context_tasks import LANDMARKS, NAMES, TASKS, content_words
 from glassboard.audit.context_tokens import llama_counter
-from glassboard.audit.haystack import TokenCounts, build_prompt, prose_pool, vocabulary
+from glassboard.audit.haystack import PAD_WORDS, TokenCounts, build_prompt, prose_pool, vocabulary
 from glassboard.cli import app
 from glassboard.models import ConfigError, ModelHub, Registry
 from glassboard.models.registry import parse_registry_file
@@ -51,8 +52,10 @@ async def test_forgetting_endpoint_has_its_effective_length_at_the_right_grid_po
     assert report.truncated_at is None and report.claimed_context == 8192 and report.caveats == []
     cell = next(c for c in report.cells if c.length == 4096 and c.depth == 0.75)
     assert cell.n == 2 and cell.accuracy == 0.0 and not cell.truncated
-    # The conservative estimate uses the lower 95% bound: 10 perfect samples (Wilson low 0.72) do not clear 0.856.
-    assert report.effective_length_conservative == (None if threshold == "0.856" else 2048)
+    # The conservative estimate uses the lower 95% bound, clustered by haystack (the 5 depths of a sample share
+    # one): 2 perfect haystacks have a Wilson low of 0.34, which clears neither 0.856 nor 0.5.
+    assert report.effective_length_conservative is None
+    assert report.lengths[0].ci_low == pytest.approx(1 - 1.959964**2 / (2 + 1.959964**2), abs=1e-6)
 
 
 async def test_silently_truncating_provider_is_reported_as_truncated_not_as_a_weak_model(
@@ -105,6 +108,46 @@ def test_nolima_needle_shares_no_content_word_with_its_question() -> None:
         assert not content_words(needle) & content_words(question), (needle, question)
         assert not content_words(question) & haystack - {"has", "been"}
     assert not {n.lower() for n in NAMES} & haystack
+
+
+@pytest.mark.parametrize("name", ["niah_single", "nolima"])
+def test_shared_sweep_prompts_differ_only_in_the_question_and_each_asks_its_own_needle(model_path: Path,
+                                                                                      name: str) -> None:
+    count = llama_counter(model_path)
+    counts, pool, depths = TokenCounts(count), prose_pool(), [0.0, 0.25, 0.5, 0.75, 1.0]
+    task = TASKS[name]
+    assert task.shared is not None
+    for seed in range(20):
+        instances = task.shared(random.Random(seed), depths, "prose")
+        inserts = instances[0].layout.inserts
+        assert [i.depth for i in inserts] == depths and all(x.layout.inserts == inserts for x in instances)
+        assert len({i.text for i in inserts}) == len({x.expected for x in instances}) == len(depths)
+        room = max(counts(x.layout.question) for x in instances)
+        built = [build_prompt(x.layout, 2048, counts, random.Random(seed), pool=pool, verify=count,
+                              room=room - counts(x.layout.question)) for x in instances]
+        assert all(b.exact and b.tokens == 2048 for b in built)
+        # Identical up to the question (and the one-token pads before it): the haystack is processed once.
+        heads = {re.sub(f"(?:{'|'.join(PAD_WORDS)})*$", "", b.text[:b.text.index("\n\nQuestion:")]) for b in built}
+        assert len(heads) == 1
+        for instance, insert in zip(instances, inserts, strict=True):
+            (answer,) = instance.expected
+            assert answer in insert.text and sum(answer in i.text for i in inserts) == 1
+            if name == "nolima":  # no word shared with its own needle; the other needles name other landmarks
+                assert not content_words(insert.text) & content_words(instance.layout.question)
+                assert all(not content_words(i.text) & content_words(instance.layout.question) for i in inserts)
+
+
+async def test_shared_and_isolated_sweeps_agree_on_a_forgetting_endpoint(scripted_server: ScriptedServer,
+                                                                         tmp_path: Path) -> None:
+    config = _registry(tmp_path, scripted_server, "forget3000")
+    shared = await _audit(config, tmp_path, "0.856", sweep="shared")
+    isolated = await _audit(config, tmp_path, "0.856", sweep="isolated")
+    assert shared.sweep == "shared" and isolated.sweep == "isolated"
+    assert [r.accuracy for r in shared.lengths] == [r.accuracy for r in isolated.lengths] == [1.0, 1.0, 0.6, 0.4]
+    assert shared.verdict == isolated.verdict == "falls short at 4096"
+    # Two logs' worth of samples: the sweep is part of each sample's key, so neither run reused the other's answers.
+    lines = Path(shared.log).read_text().splitlines()
+    assert sum('"type":"sample"' in line for line in lines) == 2 * 4 * 5 * 2
 
 
 def test_expected_answers_never_appear_outside_their_needles() -> None:

@@ -10,6 +10,17 @@ a token budget, a truncation check against the server's count, and recall scorin
 contract instead, with its log format (bench.log): one JSONL line per finished sample, written at once, so an
 interrupted audit resumes where it stopped; model errors are stored and counted apart, never scored, and asked
 again on the next run; bounded concurrency; progress reported on a timer.
+
+Shared depth sweep (the default, `sweep="shared"`). Prompt processing is the whole cost on local weights: the
+bundled model processes 400 tokens/s at 1k and 230 tokens/s at 8k on 2 cores (attention over the prefix dominates
+past 4k; flash attention and quantized or bf16 KV caches measured no faster here). With one needle per prompt
+(`sweep="isolated"`, RULER's single NIAH) the tokens after the needle must be processed again for every depth, so
+even with perfect prefix reuse the default grid of the bundled model (512..8k, 5 depths, 2 tasks, 4 samples) costs
+about 21 minutes. Shared: the five depths of one (task, length, sample) are one haystack carrying one needle per
+depth (distinct keys, numbers, names and landmarks), asked one at a time; the prompts differ only in the question,
+so llama.cpp (and any server with prefix caching) processes the haystack once per sample: 8.4 minutes. The asked
+needle then has the others as distractors (RULER's multi-key shape), which is harder than a lone needle; tasks
+that carry several needles of their own (multikey, multivalue, multiquery, vt, cwe) always run isolated.
 """
 
 from __future__ import annotations
@@ -22,12 +33,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from glassboard.audit.context_record import ContextRecord
 from glassboard.audit.context_report import ContextCell, ContextReport, ContextSummary, LengthRow
-from glassboard.audit.context_tasks import ContextTask, get_tasks, recall
+from glassboard.audit.context_tasks import ContextTask, Instance, get_tasks, recall
 from glassboard.audit.context_tokens import is_window_error, measure_for
 from glassboard.audit.haystack import (
     HAYSTACKS,
@@ -39,7 +51,7 @@ from glassboard.audit.haystack import (
     prose_pool,
 )
 from glassboard.bench.log import LogWriter, default_log_path, read_records
-from glassboard.bench.stats import mean_ci
+from glassboard.bench.stats import clustered_mean_ci, mean_ci
 from glassboard.models.derive import parse_context_length
 from glassboard.models.types import ConfigError, ModelError
 
@@ -48,6 +60,12 @@ MAX_LENGTH = 1 << 20
 TRUNCATED_BELOW = 0.9  # a server count under 90% of what was sent means the prompt was cut
 DEFAULT_TASKS = ("niah_single", "nolima")
 DEFAULT_DEPTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
+SWEEPS = {
+    "shared": "the depths of one sample share one haystack with a needle per depth (distinct keys), asked one at a "
+              "time, so the other needles are distractors (harder than a lone needle; tasks with needles of their "
+              "own run isolated)",
+    "isolated": "one needle per prompt",
+}
 ProgressFn = Callable[[int, int, int], None]  # (finished, total, errors)
 
 
@@ -112,6 +130,12 @@ class ContextOptions:
     concurrency: int = 4
     seed: int = 0
     log_dir: Path = Path("glassboard-runs")
+    sweep: str = "shared"  # see the module docstring
+
+    def shares(self, task: ContextTask) -> bool:
+        """Whether this task's depths of one sample share a haystack (one needle per depth)."""
+        return (self.sweep == "shared" and task.shared is not None and len(self.depths) > 1
+                and len(self.depths) <= task.max_shared)
 
 
 @dataclass(frozen=True)
@@ -133,6 +157,8 @@ def _seed(*parts: object) -> int:
 def _prepare(hub: Any, name: str, options: ContextOptions) -> tuple[Any, int | None, list[int], list[str]]:
     if options.samples < 1 or options.concurrency < 1:
         raise ContextError("--samples and --concurrency must be at least 1")
+    if options.sweep not in SWEEPS:
+        raise ContextError(f"unknown sweep '{options.sweep}'; known: {', '.join(SWEEPS)}")
     if options.haystack not in HAYSTACKS:
         raise ContextError(f"unknown haystack '{options.haystack}'; known: {', '.join(HAYSTACKS)}")
     variant = hub.registry.get(name)
@@ -152,8 +178,8 @@ def _prepare(hub: Any, name: str, options: ContextOptions) -> tuple[Any, int | N
 
 
 def _jobs(tasks: list[ContextTask], lengths: list[int], options: ContextOptions) -> list[Job]:
-    # Depths of one (task, length, sample) share a haystack and run deepest first, so llama.cpp reuses the
-    # prompt prefix before the needle.
+    # Depths of one (task, length, sample) share a haystack and run one after another (isolated: deepest first), so
+    # llama.cpp reuses the prompt prefix: up to the question when shared, up to the needle when isolated.
     return [Job(task, length, depth, sample) for task in tasks for length in lengths
             for sample in range(options.samples)
             for depth in (sorted(options.depths, reverse=True) if task.uses_depth else [None])]
@@ -175,12 +201,14 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
                                f"needs about {smallest} tokens before any haystack")
     jobs = _jobs(tasks, lengths, options)
     log_path = default_log_path(options.log_dir, "context", variant.name, variant.id)
-    keys = {job.id: (job.id, 1, f"{options.seed}:{options.haystack}:{measure.method}") for job in jobs}
+    keys = {job.id: (job.id, 1, f"{options.seed}:{options.haystack}:{measure.method}"
+                               f"{':shared' if options.shares(job.task) else ''}") for job in jobs}
     done = read_records(log_path, ContextRecord.from_json).finished() if log_path.exists() else set()
     todo = [job for job in jobs if keys[job.id] not in done]
     state = {"finished": len(jobs) - len(todo), "errors": 0}
     header = {"type": "header", "audit": "context", "variant": variant.snapshot(), "seed": options.seed,
-              "haystack": options.haystack, "measure": measure.method, "overhead": measure.overhead,
+              "haystack": options.haystack, "sweep": options.sweep, "measure": measure.method,
+              "overhead": measure.overhead,
               "time": time.time(), "to_request": len(todo)}
     pool = prose_pool()
     counts.prefetch([*pool, *NOISE_UNITS])
@@ -196,12 +224,13 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
 
     async def run(job: Job) -> dict[str, Any]:
         base = _seed(options.seed, job.task.name, job.length, job.sample)
-        instance = job.task.make(random.Random(_seed(base, job.depth)), job.depth or 0.0, options.haystack)
+        instance, questions = _instance(job, base, options)
         args = (instance.layout, job.length - measure.overhead, counts, random.Random(base))
+        room = max(map(counts, questions)) - counts(instance.layout.question)  # siblings share one haystack
         if measure.local:
-            built = build_prompt(*args, pool=pool, verify=verify)
+            built = build_prompt(*args, pool=pool, verify=verify, room=room)
         else:  # counts of new units are requests: off the event loop, so other samples' requests go on
-            built = await asyncio.to_thread(build_prompt, *args, pool=pool, verify=verify)
+            built = await asyncio.to_thread(partial(build_prompt, pool=pool, verify=verify, room=room), *args)
         record: dict[str, Any] = {"type": "sample", "id": job.id, "epoch": 1, "prompt_hash": keys[job.id][2],
                                   "task": job.task.name, "length": job.length, "depth": job.depth,
                                   "sample": job.sample, "expected": list(instance.expected),
@@ -245,9 +274,26 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
         effective_length_conservative=s.effective_length_conservative, threshold=s.threshold, bar=s.bar,
         verdict=s.verdict, truncated_at=s.truncated_at, lengths=s.lengths, cells=s.cells, errors=s.errors,
         tasks=[t.name for t in tasks], depths=list(options.depths), samples=options.samples,
-        haystack=options.haystack, measure=measure.method, template_tokens=measure.overhead,
-        caveats=[*measure.caveats, *notes], log=str(log_path), variant=variant.snapshot(),
-        elapsed_s=round(time.perf_counter() - started, 2))
+        haystack=options.haystack, sweep=options.sweep, measure=measure.method, template_tokens=measure.overhead,
+        caveats=[*measure.caveats, *notes, *_sweep_notes(tasks, options)], log=str(log_path),
+        variant=variant.snapshot(), elapsed_s=round(time.perf_counter() - started, 2))
+
+
+def _sweep_notes(tasks: list[ContextTask], options: ContextOptions) -> list[str]:
+    crowded = [t.name for t in tasks if options.sweep == "shared" and t.shared is not None
+               and len(options.depths) > t.max_shared]
+    return [f"{', '.join(crowded)}: more depths than distinct needles, so run with one needle per prompt"
+            ] if crowded else []
+
+
+def _instance(job: Job, base: int, options: ContextOptions) -> tuple[Instance, list[str]]:
+    """The job's instance and the questions of every instance that shares its haystack (itself included)."""
+    if options.shares(job.task) and job.task.shared is not None:
+        depths = list(options.depths)
+        shared = job.task.shared(random.Random(_seed(base, "shared")), depths, options.haystack)
+        return shared[depths.index(job.depth or 0.0)], [i.layout.question for i in shared]
+    instance = job.task.make(random.Random(_seed(base, job.depth)), job.depth or 0.0, options.haystack)
+    return instance, [instance.layout.question]
 
 
 async def _tick(state: dict[str, int], total: int, progress: ProgressFn) -> None:
@@ -285,8 +331,13 @@ def summarize(records: list[ContextRecord], lengths: list[int], claimed: int | N
     per_length = []
     for length in lengths:
         rows = [r for r in records if r.length == length and r.ok]
-        scores = [r.score for r in rows if r.scored and r.score is not None]
-        per_length.append(LengthRow(length, *_estimate(scores), truncated_samples=sum(r.truncated for r in rows),
+        scored = [r for r in rows if r.scored and r.score is not None]
+        # The depths of one (task, sample) share a haystack: clustered, so a length's interval is not narrowed by
+        # counting answers about one haystack as independent.
+        est = clustered_mean_ci([r.score or 0.0 for r in scored], [(r.task, r.sample) for r in scored],
+                                proportion=True)
+        per_length.append(LengthRow(length, est.n, est.mean, _clip(est.ci_low), _clip(est.ci_high),
+                                    truncated_samples=sum(r.truncated for r in rows),
                                     errors=sum(not r.ok for r in records if r.length == length)))
     base = per_length[0].accuracy if per_length else None
     bar = (threshold.value * base if base is not None else None) if threshold.relative else threshold.value

@@ -78,6 +78,7 @@ class ContextReport(JsonRecord):
     depths: list[float]
     samples: int
     haystack: str
+    sweep: str = "isolated"  # "shared": the depths of one sample share a haystack with a needle per depth
     measure: str
     template_tokens: int
     caveats: list[str]

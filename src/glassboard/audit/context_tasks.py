@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from glassboard.audit.haystack import ContextError, Insert, Layout, TokenCounts, vocabulary
@@ -49,12 +49,20 @@ class Instance:
     max_tokens: int
 
 
+SharedMaker = Callable[[random.Random, Sequence[float], str], list[Instance]]
+
+
 @dataclass(frozen=True)
 class ContextTask:
+    """A task family; `shared` (single-needle tasks) builds one haystack carrying a needle per depth, with distinct
+    keys, and one instance per depth that asks about its own needle (see context.py, "shared depth sweep")."""
+
     name: str
     description: str
     uses_depth: bool
     make: Callable[[random.Random, float, str], Instance]
+    shared: SharedMaker | None = None
+    max_shared: int = 0  # the most needles one shared haystack can carry with distinct keys
 
 
 def _key(rng: random.Random, taken: set[str]) -> str:
@@ -97,6 +105,21 @@ def niah(keys: int, values: int, queries: int) -> Callable[[random.Random, float
                         16 * len(expected) + 16)
 
     return make
+
+
+def niah_shared(rng: random.Random, depths: Sequence[float], haystack: str) -> list[Instance]:
+    """One needle per depth (distinct keys and numbers); instance i asks for the number of the needle at depths[i]."""
+    taken: set[str] = set()
+    keys = [_key(rng, taken) for _ in depths]
+    numbers: list[str] = []
+    while len(numbers) < len(depths):
+        if (number := _number(rng)) not in numbers:
+            numbers.append(number)
+    inserts = tuple(Insert(_needle(key, number), depth) for key, number, depth in zip(keys, numbers, depths,
+                                                                                       strict=True))
+    return [Instance(Layout(INSTRUCTION, f"\n\nQuestion: What is the secret number for {key}? Reply with the number "
+                            "only.", inserts, haystack), (number,), 32) for key, number in zip(keys, numbers,
+                                                                                              strict=True)]
 
 
 def _variable(rng: random.Random, taken: set[str]) -> str:
@@ -158,19 +181,33 @@ def nolima(rng: random.Random, depth: float, haystack: str) -> Instance:
     return Instance(Layout(INSTRUCTION, question, (Insert(needle, depth),), haystack), (name,), 16)
 
 
+def nolima_shared(rng: random.Random, depths: Sequence[float], haystack: str) -> list[Instance]:
+    """One character per depth, each next to a different landmark; instance i asks who has been to the city of the
+    landmark at depths[i] (the other characters are distractors with landmarks of other cities)."""
+    places = rng.sample(LANDMARKS, len(depths))
+    names = rng.sample(NAMES, len(depths))
+    inserts = tuple(Insert(f" Actually, {name} lives next to the {landmark}.", depth)
+                    for name, (landmark, _), depth in zip(names, places, depths, strict=True))
+    return [Instance(Layout(INSTRUCTION, f"\n\nQuestion: Which character has been to {city}? Answer with the name "
+                            "only.", inserts, haystack), (name,), 16) for name, (_, city) in zip(names, places,
+                                                                                                strict=True)]
+
+
 def content_words(text: str) -> set[str]:
     """Lower-case words of `text` that carry content (STOPWORDS and the question/answer scaffolding removed)."""
     return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOPWORDS and w != "question"}
 
 
 TASKS: dict[str, ContextTask] = {task.name: task for task in (
-    ContextTask("niah_single", "one needle (a key's number)", True, niah(1, 1, 1)),
+    ContextTask("niah_single", "one needle (a key's number)", True, niah(1, 1, 1), niah_shared,
+                len(_ADJECTIVES) * len(_ANIMALS)),
     ContextTask("niah_multikey", "the asked key among 3 distractors", True, niah(4, 1, 1)),
     ContextTask("niah_multivalue", "one key with 4 numbers, all asked", True, niah(1, 4, 1)),
     ContextTask("niah_multiquery", "4 keys, all asked", True, niah(4, 1, 4)),
     ContextTask("vt", "variable tracking: a 4-hop assignment chain", True, variable_tracking),
     ContextTask("cwe", "the 10 most common words of a list", False, common_words),
-    ContextTask("nolima", "needle and question share no word (one associative hop)", True, nolima),
+    ContextTask("nolima", "needle and question share no word (one associative hop)", True, nolima, nolima_shared,
+                len(LANDMARKS)),
 )}
 
 

@@ -10,7 +10,8 @@ instruction, the question) starts at a pre-token boundary: units begin with a sp
 with punctuation. For BPE tokenizers with a pre-tokenizer (GPT-2 family, Llama 3, SmolLM2) token counts then add
 up exactly, so each distinct unit is counted once and a 128k-token prompt is assembled in milliseconds. The sum
 is checked by tokenizing the whole prompt once (`verify`) and fixed with one-token pad words when a tokenizer
-does merge across a boundary.
+does merge across a boundary. The last few tokens of the budget are filled with whole sentences of the right
+length (a noise sentence for 5-9 tokens), so at most 4 pad words stand before the question.
 """
 
 from __future__ import annotations
@@ -147,16 +148,29 @@ def _haystack_units(kind: str, budget: int, counts: TokenCounts, rng: random.Ran
         for unit in order:
             n = counts(unit)
             if used + n > budget:
-                return units, used
+                return _close_gap(units, used, budget, counts, [*source, *NOISE_UNITS])
             units.append(unit)
             used += n
 
 
+def _close_gap(units: list[str], used: int, budget: int, counts: TokenCounts, fillers: Sequence[str]
+               ) -> tuple[list[str], int]:
+    """Fill what is left of the budget with whole sentences (the longest that fits, again and again), so at most a
+    few one-token pad words remain: a run of pads before the question reads as noise that small models repeat."""
+    ranked = sorted(dict.fromkeys(fillers), key=lambda u: (-counts(u), u))
+    while (unit := next((u for u in ranked if counts(u) <= budget - used), None)) is not None:
+        units.append(unit)
+        used += counts(unit)
+    return units, used
+
+
 def build_prompt(layout: Layout, target: int, counts: TokenCounts, rng: random.Random, *,
-                 pool: Sequence[str] = (), verify: Callable[[str], int] | None = None) -> BuiltPrompt:
+                 pool: Sequence[str] = (), verify: Callable[[str], int] | None = None, room: int = 0) -> BuiltPrompt:
     """A prompt of `target` content tokens: haystack units up to the budget, needles at their depths (by token
-    position), one-token pad words for the rest; `verify` (a full tokenization) checks and corrects the sum."""
-    budget = target - fixed_tokens(layout, counts)
+    position), one-token pad words for the rest; `verify` (a full tokenization) checks and corrects the sum.
+    `room`: tokens kept out of the haystack and padded instead, so prompts whose questions differ in length can
+    share one haystack (the shared depth sweep reserves its longest question)."""
+    budget = target - fixed_tokens(layout, counts) - max(0, room)
     if budget < 0:
         raise ContextError(f"a length of {target} tokens is below this task's smallest prompt "
                            f"({target - budget} tokens without any haystack)")
@@ -171,7 +185,7 @@ def build_prompt(layout: Layout, target: int, counts: TokenCounts, rng: random.R
                                       i.text) for i in layout.inserts]
     for position, text in sorted(placed, key=lambda p: -p[0]):
         units.insert(position, text)
-    pad_count = budget - used
+    pad_count = budget - used + max(0, room)
     for _ in range(4):
         pad = "".join(pads[i % len(pads)] for i in range(pad_count)) if pads else ""
         text = layout.instruction + "".join(units) + pad + layout.question
