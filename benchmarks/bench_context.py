@@ -3,10 +3,12 @@
 1. Building a 128k-token prompt (goal <= 50 ms): cold (the 512 haystack sentences counted once by llama.cpp's
    tokenizer) and warm, plus the cost of the optional full-prompt verification.
 2. A scripted endpoint with 1,000 cells (goal <= 10 s): `glassboard audit context` as a whole process.
-3. The bundled model: seconds per sample at each length of a small grid, extrapolated to the default audit
-   (lengths 512..8k, 5 depths, 2 tasks, 4 samples = 200 generations; goal <= 10 min).
+3. The bundled model's default audit (lengths 512..8k, 5 depths, 2 tasks, 4 samples = 200 generations; goal
+   <= 10 min on 2 cores), with the shared and the isolated depth sweep: one task and one sample extrapolated, or
+   the whole audit with --full (about 9 + 25 min). Needs a quiet machine: llama.cpp's threads spin when another
+   process holds a core.
 
-Run: PYTHONPATH=src python benchmarks/bench_context.py [--skip-model]
+Run: PYTHONPATH=src python benchmarks/bench_context.py [--skip-model] [--full]
 """
 
 from __future__ import annotations
@@ -57,33 +59,38 @@ def bench_scripted() -> None:
               f"(exit {done.returncode})")
 
 
-async def bench_model() -> None:
-    """One sample per length at depth 0.5 in one audit (one model load), timed from the log's timestamps."""
+async def bench_model(sweep: str, full: bool) -> None:
+    """The bundled model with 2 llama.cpp threads: the default audit for real (`--full`: 512..8k, 5 depths, 2 tasks,
+    4 samples = 200 generations), or one task and one sample of it (25 generations) extrapolated x 2 tasks x 4
+    samples. Time per length from the log's timestamps."""
     import json
 
-    lengths = [512, 1024, 2048, 4096, 8192]
+    tasks, samples = (("niah_single", "nolima"), 4) if full else (("niah_single",), 1)
     with tempfile.TemporaryDirectory() as tmp:
         async with ModelHub(Registry.load(None)) as hub:
-            options = ContextOptions(lengths=lengths, depths=(0.5,), tasks=("niah_single",), samples=1,
-                                     log_dir=Path(tmp), concurrency=1)
+            options = ContextOptions(tasks=tasks, samples=samples, log_dir=Path(tmp), sweep=sweep)
             started = time.time()
             report = await audit_context(hub, "smollm2-135m", options)
+            elapsed = time.time() - started
         lines = [json.loads(line) for line in Path(report.log).read_text().splitlines()]
         previous = next(line["time"] for line in lines if line["type"] == "header")
-        print(f"bundled model: setup (tokenizer, model load, probe) {previous - started:.1f} s")
-        total = 0.0
+        print(f"bundled model, {sweep} sweep: setup (tokenizer, model load, probe) {previous - started:.1f} s")
+        per_length: dict[int, float] = {}
         for line in lines[1:]:
-            seconds, previous = line["time"] - previous, line["time"]
-            total += seconds * 5 * 2 * 4
-            print(f"  {line['length']:>5} tokens: {seconds:.1f} s, score {line['score']}, prompt tokens "
-                  f"{line['prompt_tokens']}")
-        print(f"default audit extrapolated (x 5 depths x 2 tasks x 4 samples, no prefix reuse): {total / 60:.1f} min")
-        print(f"effective length here: {report.effective_length}, verdict: {report.verdict}")
+            per_length[line["length"]] = per_length.get(line["length"], 0.0) + line["time"] - previous
+            previous = line["time"]
+        scale = 1 if full else 2 * 4
+        for length, seconds in per_length.items():
+            print(f"  {length:>5} tokens: {seconds:.1f} s for {len(options.depths) * samples * len(tasks)} "
+                  f"generations")
+        label = "measured" if full else "extrapolated (x 2 tasks x 4 samples)"
+        print(f"default audit {label}: {(elapsed if full else sum(per_length.values()) * scale) / 60:.1f} min; "
+              f"effective length {report.effective_length}, verdict: {report.verdict}")
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("GLASSBOARD_N_THREADS", "1")  # llama.cpp threads spin on a shared 2-core machine
     bench_build()
     bench_scripted()
     if "--skip-model" not in sys.argv:
-        asyncio.run(bench_model())
+        for sweep_ in ("shared", "isolated"):
+            asyncio.run(bench_model(sweep_, "--full" in sys.argv))

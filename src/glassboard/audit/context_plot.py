@@ -42,8 +42,10 @@ def heatmap(report: ContextReport, path: Path) -> Path:
         ax.set_title(task)
     if image is not None:
         figure.colorbar(image, ax=axes[0].tolist(), label="accuracy (recall)")
+    sweep = "a needle per depth in each haystack" if report.sweep == "shared" else "one needle per prompt"
     figure.suptitle(f"{report.model}: claimed {report.claimed_context or '?'}, effective "
-                    f"{report.effective_length or 'none'} ({report.verdict})", fontsize=9)
+                    f"{report.effective_length or 'none'} ({report.verdict}); {report.samples} samples per cell, "
+                    f"{sweep}", fontsize=9)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=110)

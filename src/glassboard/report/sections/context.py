@@ -41,8 +41,15 @@ def _command(d: dict[str, Any], seed: int, context: Context) -> tuple[str, ...]:
     return ("glassboard", "audit", "context", str(d["model"]), "--lengths", lengths, "--depths", depths,
             "--tasks", ",".join(d.get("tasks") or []), "--samples", str(d.get("samples")),
             "--threshold", str(d.get("threshold")), "--haystack", str(d.get("haystack", "prose")),
+            "--sweep", str(d.get("sweep", "isolated")),  # a file from before the shared sweep ran isolated
             *(("--claimed", str(claimed)) if claimed else ()), "--seed", str(seed), "--concurrency", "1",
             "--log-dir", "{tmp}", "--json", "{out}", *context.config_args())
+
+
+def _sweep(d: dict[str, Any]) -> str:
+    if d.get("sweep", "isolated") == "shared":
+        return "shared sweep (one haystack per sample with a needle per depth, asked in turn)"
+    return "one needle per prompt"
 
 
 def _short(n: int) -> str:
@@ -94,7 +101,8 @@ def render(inputs: Sequence[Input], context: Context) -> Section | None:
                  f" (conservative {num(d.get('effective_length_conservative'), cons, 0) if cons else 'none'})</h3>"
                  f"<p>Verdict: <strong>{esc(d.get('verdict'))}</strong> · bar {esc(d.get('threshold'))}"
                  f" = {num(d.get('bar'))} · tasks {esc(', '.join(d.get('tasks') or []))} · "
-                 f"{esc(d.get('samples'))} sample(s) per cell · haystack {esc(d.get('haystack'))} · tokens "
+                 f"{esc(d.get('samples'))} sample(s) per cell · haystack {esc(d.get('haystack'))} · "
+                 f"{_sweep(d)} · tokens "
                  f"counted by {esc(d.get('measure'))}</p>"
                  + table(["length (tokens)", "n", "accuracy [95% CI]", "truncated samples", "errors"], rows,
                          numeric=(0, 1, 2, 3, 4))
