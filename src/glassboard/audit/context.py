@@ -33,7 +33,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +43,7 @@ from glassboard.audit.context_tokens import is_window_error, measure_for
 from glassboard.audit.haystack import (
     HAYSTACKS,
     NOISE_UNITS,
+    BuiltPrompt,
     ContextError,
     TokenCounts,
     build_prompt,
@@ -225,12 +225,14 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
     async def run(job: Job) -> dict[str, Any]:
         base = _seed(options.seed, job.task.name, job.length, job.sample)
         instance, questions = _instance(job, base, options)
-        args = (instance.layout, job.length - measure.overhead, counts, random.Random(base))
-        room = max(map(counts, questions)) - counts(instance.layout.question)  # siblings share one haystack
-        if measure.local:
-            built = build_prompt(*args, pool=pool, verify=verify, room=room)
-        else:  # counts of new units are requests: off the event loop, so other samples' requests go on
-            built = await asyncio.to_thread(partial(build_prompt, pool=pool, verify=verify, room=room), *args)
+
+        def build() -> BuiltPrompt:
+            room = max(map(counts, questions)) - counts(instance.layout.question)  # siblings share one haystack
+            return build_prompt(instance.layout, job.length - measure.overhead, counts, random.Random(base),
+                                pool=pool, verify=verify, room=room)
+
+        # A remote tokenizer's counts of new units are requests: off the event loop, so other samples' go on.
+        built = build() if measure.local else await asyncio.to_thread(build)
         record: dict[str, Any] = {"type": "sample", "id": job.id, "epoch": 1, "prompt_hash": keys[job.id][2],
                                   "task": job.task.name, "length": job.length, "depth": job.depth,
                                   "sample": job.sample, "expected": list(instance.expected),
