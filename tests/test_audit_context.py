@@ -260,3 +260,29 @@ def test_verdict_names_provider_truncation_first_and_a_model_that_fell_short_bef
     assert report.effective_length == 512 and report.truncated_at == 2048
     beyond = summarize(records, [512, 1024, 2048], 1024, parse_threshold("0.856"))
     assert beyond.verdict == "falls short at 1024"  # truncation beyond the claim does not decide the verdict
+    failed = ContextRecord(id="c1024", epoch=1, prompt_hash="h", status="error", task="niah_single", length=1024,
+                           depth=0.5, sample=0, sent_tokens=1024, error={"kind": "server", "message": "HTTP 500"})
+    errors = summarize([row(512, 1.0), failed, row(2048, 1.0)], [512, 1024, 2048], 4096, parse_threshold("0.856"))
+    # A length where nothing was scored is no evidence of a short context: no verdict past it.
+    assert errors.verdict.startswith("not measured at 1024: every sample failed with an error")
+    assert errors.effective_length == 512 and errors.errors == 1
+
+
+async def test_llama_cpp_python_server_counts_with_its_tokenizer_and_its_window_is_provider_truncation(
+        llama_server: str, tmp_path: Path) -> None:
+    # llama-cpp-python's server: POST /extras/tokenize/count (adds BOS to every count), no usage in streams, and an
+    # empty 200 stream for a prompt over its window (n_ctx 2048 in the fixture) that only a request without
+    # streaming explains ("maximum context length").
+    config = tmp_path / "glassboard.toml"
+    config.write_text(f'[models.served]\nbackend = "openai"\nmodel = "smollm2-135m"\nbase_url = "{llama_server}"\n'
+                      'claimed_context = "4k"\n')
+    options = ContextOptions(lengths=[512, 4096], depths=(0.5,), tasks=("niah_single",), samples=1,
+                             log_dir=tmp_path / "runs", concurrency=1)
+    async with ModelHub(parse_registry_file(config)) as hub:
+        report = await audit_context(hub, "served", options)
+    assert report.measure == "the server's /extras/tokenize/count route"
+    assert report.verdict == "truncated by provider at 4096" and report.truncated_at == 4096 and report.errors == 0
+    assert any("no prompt token counts" in caveat for caveat in report.caveats)
+    log = [json.loads(line) for line in Path(report.log).read_text().splitlines()[1:]]
+    assert log[0]["sent_tokens"] == 512 and log[0]["score"] is not None
+    assert log[1]["truncated"] and "maximum context length" in log[1]["truncation"]

@@ -38,6 +38,8 @@ def test_report_from_an_audit_context_json_alone_has_heatmaps_and_reproduces(
     assert labels["endpoint accuracy at 4096"]["ci_low"] is not None
     step = manifest["steps"][0]
     assert step["command"][:4] == ["glassboard", "audit", "context", "endpoint"] and "{tmp}" in step["command"]
+    # The re-run uses the audit's own depth sweep (the default, shared), and the page says which one it was.
+    assert step["command"][step["command"].index("--sweep") + 1] == "shared" and "shared sweep" in html
     again = runner.invoke(app, ["reproduce", str(tmp_path / "out" / "context.html")])
     assert again.exit_code == 0, again.output
     assert f"{len(manifest['numbers'])} of {len(manifest['numbers'])} numbers agree" in again.output

@@ -367,6 +367,10 @@ def _verdict(claimed: int | None, stop: LengthRow | None, truncated_at: int | No
     """Provider truncation within the claim comes first (the endpoint cannot serve the claim, whatever the model
     does); a model that already fell short at a shorter length is named with it."""
     short = stop.length if stop is not None and not stop.truncated_samples else None
+    if stop is not None and short is not None and stop.n == 0:
+        # Nothing scored at this length (every sample an error): no evidence either way, so no verdict past it.
+        cut = f"; truncated by provider at {truncated_at}" if truncated_at is not None else ""
+        return f"not measured at {short}: every sample failed with an error (re-run to ask them again){cut}"
     if truncated_at is not None and (claimed is None or truncated_at <= claimed):
         before = f" (and falls short at {short})" if short is not None and short < truncated_at else ""
         return f"truncated by provider at {truncated_at}{before}"

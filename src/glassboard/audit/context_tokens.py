@@ -1,8 +1,9 @@
 """How the long-context audit measures lengths in the model's own tokens, per endpoint.
 
 - local GGUF weights: llama.cpp's own tokenizer (the vocabulary only is loaded: ~0.2 s, no weights in memory);
-- an OpenAI-compatible endpoint with a tokenize route (llama.cpp's server, vLLM: POST <root>/tokenize): the
-  server's tokenizer, one request per distinct unit (each is counted once, see haystack.TokenCounts);
+- an OpenAI-compatible endpoint with a tokenize route (llama.cpp's server, vLLM, SGLang: POST <root>/tokenize;
+  llama-cpp-python's server: POST <root>/extras/tokenize/count): the server's tokenizer, one request per distinct
+  unit (each is counted once, see haystack.TokenCounts);
 - otherwise: calibration from `usage.prompt_tokens` of two probe requests (tokens per character): approximate,
   and said so in the report.
 The chat template adds tokens around the user message; a probe request measures them (server-reported prompt
@@ -64,15 +65,48 @@ def llama_counter(path: Any) -> Callable[[str], int]:
     return count
 
 
-def remote_counter(base_url: str, model: str, timeout_s: float = 30.0) -> Callable[[str], int] | None:
-    """A counter backed by the server's tokenize route, or None when the server has none."""
+# Tokenize routes servers have, tried in order: llama.cpp's server, vLLM and SGLang answer POST <root>/tokenize
+# ({"content"} or {"prompt"} -> {"tokens"} or {"count"}); llama-cpp-python's server answers
+# POST <root>/extras/tokenize/count ({"input"} -> {"count"}).
+TOKENIZE_ROUTES = ("/tokenize", "/extras/tokenize/count")
+
+
+@dataclass
+class RemoteCounter:
+    """A server's tokenizer: `count(text)` is its count of `text` alone, without the special tokens some routes
+    add to every input (llama-cpp-python's adds BOS: measured once as the count of an empty text)."""
+
+    route: str
+    count: Callable[[str], int]
+
+
+def remote_counter(base_url: str, model: str, timeout_s: float = 30.0) -> RemoteCounter | None:
+    """The first tokenize route the server answers, as a counter; None when it has none."""
     root = re.sub(r"/v1/?$", "", base_url.rstrip("/"))
     client = httpx.Client(timeout=timeout_s, trust_env=False)
-    url = f"{root}/tokenize"
+    for route in TOKENIZE_ROUTES:
+        raw = _route_counter(client, f"{root}{route}", model)
+        try:
+            raw("probe")
+            offset = raw("")
+        except ContextError:
+            continue
+        return RemoteCounter(route, _less(raw, offset))
+    client.close()
+    return None
 
+
+def _less(raw: Callable[[str], int], offset: int) -> Callable[[str], int]:
+    def count(text: str) -> int:
+        return max(0, raw(text) - offset)
+
+    return count
+
+
+def _route_counter(client: httpx.Client, url: str, model: str) -> Callable[[str], int]:
     def count(text: str) -> int:
         try:
-            response = client.post(url, json={"content": text, "prompt": text, "model": model,
+            response = client.post(url, json={"content": text, "prompt": text, "input": text, "model": model,
                                               "add_special": False, "add_special_tokens": False})
             response.raise_for_status()
             data = response.json()
@@ -84,11 +118,6 @@ def remote_counter(base_url: str, model: str, timeout_s: float = 30.0) -> Callab
             return len(data["tokens"])
         raise ContextError(f"unexpected tokenize answer (no 'tokens' or 'count') [{url}]")
 
-    try:
-        count("probe")
-    except ContextError:
-        client.close()
-        return None
     return count
 
 
@@ -107,7 +136,7 @@ async def measure_for(model: Any) -> Measure:
                           local=True)
     else:
         counter = remote_counter(variant.base_url, variant.model)
-        measure = Measure("the server's /tokenize route", counter, True) if counter else None
+        measure = Measure(f"the server's {counter.route} route", counter.count, True) if counter else None
     try:
         reported = await _prompt_tokens(model, probe)
         if measure is None:
@@ -129,7 +158,8 @@ async def measure_for(model: Any) -> Measure:
     if reported is None:
         measure.usage = False
         measure.caveats.append("the endpoint reports no prompt token counts: provider truncation cannot be "
-                               "detected from counts here, only from refusals")
+                               "detected from counts here, only from refusals, and lengths count the user message "
+                               "only (the chat template's tokens are not measured)")
     else:
         measure.overhead = max(0, reported - measure.count(probe))
     return measure

@@ -134,6 +134,8 @@ class OpenAIBackend:
         except (AttributeError, TypeError, KeyError, ValueError) as err:
             raise ModelError("bad_response", f"unexpected response shape: {err!r}", url=url) from err
         if finish_reason is None:
+            if chunks == 0:  # some servers (llama-cpp-python's) answer 200 and an empty stream for a bad request
+                await self._diagnose(url, request)
             raise ModelError("truncated", f"the stream ended without a finish reason after {chunks} chunks", url=url)
         yield BackendResult(
             finish_reason=finish_reason,
@@ -141,6 +143,24 @@ class OpenAIBackend:
             completion_tokens=usage.get("completion_tokens"),
             logprobs=tuple(logprobs) if params.top_logprobs is not None and logprobs else None,
         )
+
+
+    async def _diagnose(self, url: str, request: dict[str, Any]) -> None:
+        """Ask once more without streaming (1 token) and raise the server's own error if it gives one: a prompt
+        over the server's context window then reads as its 400 "maximum context length", not as a broken stream."""
+        probe = {key: value for key, value in request.items() if key not in ("stream", "stream_options")}
+        body = json.dumps({**probe, "stream": False, "max_tokens": 1}).encode()
+        headers = {**self._headers, "Accept": "application/json"}
+        try:
+            # A connection of its own: the server may reset the pooled one that carried the empty stream.
+            async with aiohttp.ClientSession(timeout=self._timeout, trust_env=False) as session, \
+                    session.post(url, data=body, headers=headers, proxy=self._proxy) as response:
+                if response.status < 400:
+                    return
+                error = _status_error(response, await response.read(), url)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            return  # no better explanation than the broken stream
+        raise error
 
 
 def _status_error(response: aiohttp.ClientResponse, body: bytes, url: str) -> ModelError:
