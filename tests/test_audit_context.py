@@ -236,6 +236,7 @@ def test_derived_variant_errors_name_the_file_line_and_field(tmp_path: Path, tex
     (["--lengths", "2M"], "length 2097152 is above the longest prompt"),
     (["--threshold", "1.5"], "bad threshold '1.5'"),
     (["--depths", "0,2"], "--depths: give fractions between 0 and 1"),
+    (["--sweep", "diagonal"], "unknown sweep 'diagonal'; known: shared, isolated"),
 ])
 def test_bad_input_is_one_clear_line(scripted_server: ScriptedServer, tmp_path: Path, args: list[str],
                                      message: str) -> None:
