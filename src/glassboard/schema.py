@@ -299,6 +299,12 @@ def to_jsonable(value: Any) -> Any:
 OMIT_IF_NONE: Final = "omit_if_none"
 
 
+def shallow_fields(record: Any) -> dict[str, Any]:
+    """A dataclass's fields by name, values as they are (dataclasses.asdict would turn nested records into dicts):
+    a flat report takes an inner result's fields with `Report(**shallow_fields(result), ...)`."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.init}
+
+
 def omitted_if_none() -> Any:
     """A field (default None) that `to_json()` leaves out while None: a key some documents have and others lack."""
     return field(default=None, metadata={OMIT_IF_NONE: True})

@@ -54,6 +54,7 @@ from glassboard.bench.log import LogWriter, default_log_path, read_records
 from glassboard.bench.stats import clustered_mean_ci, mean_ci
 from glassboard.models.derive import parse_context_length
 from glassboard.models.types import ConfigError, ModelError
+from glassboard.schema import shallow_fields
 
 RULER_THRESHOLD = 0.856  # Llama-2-7B's RULER score at 4k: the bar RULER's effective lengths clear
 MAX_LENGTH = 1 << 20
@@ -272,13 +273,10 @@ async def audit_context(hub: Any, name: str, options: ContextOptions, progress: 
     chosen = [records[key] for key in (keys[job.id] for job in jobs) if key in records]
     s = summarize(chosen, lengths, claimed, options.threshold)
     return ContextReport(
-        model=variant.name, claimed_context=s.claimed_context, effective_length=s.effective_length,
-        effective_length_conservative=s.effective_length_conservative, threshold=s.threshold, bar=s.bar,
-        verdict=s.verdict, truncated_at=s.truncated_at, lengths=s.lengths, cells=s.cells, errors=s.errors,
-        tasks=[t.name for t in tasks], depths=list(options.depths), samples=options.samples,
-        haystack=options.haystack, sweep=options.sweep, measure=measure.method, template_tokens=measure.overhead,
-        caveats=[*measure.caveats, *notes, *_sweep_notes(tasks, options)], log=str(log_path),
-        variant=variant.snapshot(), elapsed_s=round(time.perf_counter() - started, 2))
+        **shallow_fields(s), model=variant.name, tasks=[t.name for t in tasks], depths=list(options.depths),
+        samples=options.samples, haystack=options.haystack, sweep=options.sweep, measure=measure.method,
+        template_tokens=measure.overhead, caveats=[*measure.caveats, *notes, *_sweep_notes(tasks, options)],
+        log=str(log_path), variant=variant.snapshot(), elapsed_s=round(time.perf_counter() - started, 2))
 
 
 def _sweep_notes(tasks: list[ContextTask], options: ContextOptions) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 import numpy as np
 
 from glassboard.models.types import ConfigError, ModelError
-from glassboard.schema import JsonRecord
+from glassboard.schema import JsonRecord, shallow_fields
 
 Progress = Callable[[int], None]
 
@@ -320,9 +320,7 @@ async def audit_identity(
     logprobs = (await compare_logprobs(model_a, model_b, options, samples_a, samples_b) if options.logprobs
                 else LogprobComparison(False, "disabled"))
     return IdentityReport(
-        model_a=model_a.variant.snapshot(), model_b=model_b.variant.snapshot(), statistic=result.statistic,
-        p_value=result.p_value, permutations=result.permutations, samples_a=result.samples_a,
-        samples_b=result.samples_b, within_a=result.within_a, within_b=result.within_b, across=result.across,
+        **shallow_fields(result), model_a=model_a.variant.snapshot(), model_b=model_b.variant.snapshot(),
         samples=result.samples_a + result.samples_b, verdict="different" if result.p_value < options.alpha else "same",
         alpha=options.alpha,
         method="MMD^2 (unbiased, averaged over prompts), Hamming kernel on the first L characters, "

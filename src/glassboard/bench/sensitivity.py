@@ -25,7 +25,7 @@ from glassboard.bench.tasks import Dataset, Task, get_task
 from glassboard.models.hub import ModelHub
 from glassboard.models.registry import Variant
 from glassboard.models.types import ConfigError
-from glassboard.schema import JsonRecord, omitted_if_none
+from glassboard.schema import JsonRecord, omitted_if_none, shallow_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,10 +114,7 @@ class SensitivityRow(JsonRecord):
 
     @classmethod
     def of(cls, run: ProtocolRun, log: Path, errors: int, versus_first: PairedDifference | None) -> SensitivityRow:
-        score = run.score
-        return cls(protocol=ProtocolInfo.of(run.protocol), accuracy=score.accuracy, ci_low=score.ci_low,
-                   ci_high=score.ci_high, unparsed_rate=score.unparsed_rate, n=score.n, rungs=score.rungs,
-                   errors=errors, log=str(log),
+        return cls(**shallow_fields(run.score), protocol=ProtocolInfo.of(run.protocol), errors=errors, log=str(log),
                    diff_vs_first=None if versus_first is None else DiffVsFirst.of(versus_first))
 
 
